@@ -1,0 +1,56 @@
+import { describeError } from '../internal/errors.js';
+import { VERSION } from './version.js';
+
+/** A subcommand: receives its own arguments, returns the process exit code. */
+export type Command = (argv: string[]) => Promise<number>;
+
+interface CommandEntry {
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+// Each command lives in its own module and is loaded only when used, so
+// `litefs ltx dump` does not pay for FUSE, HTTP or Consul code.
+const commands: Record<string, CommandEntry> = {
+  version: { summary: 'print the version', load: async () => version },
+  demo: {
+    summary: 'run a local three-node cluster on loopback',
+    load: async () => (await import('./demo.js')).demoCommand,
+  },
+  ltx: {
+    summary: 'inspect, verify and apply LTX files',
+    load: async () => (await import('./ltx.js')).ltxCommand,
+  },
+};
+
+async function version(): Promise<number> {
+  process.stdout.write(`litefs-ts ${VERSION}\n`);
+  return 0;
+}
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: litefs <command> [arguments]\n\ncommands:\n${lines.join('\n')}\n\nRun "litefs <command> --help" for a command's options.\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') return version();
+  const entry = commands[name];
+  if (entry === undefined) {
+    process.stderr.write(`litefs: unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  try {
+    const cmd = await entry.load();
+    return await cmd(rest);
+  } catch (err) {
+    process.stderr.write(`litefs ${name}: ${describeError(err)}\n`);
+    return 1;
+  }
+}

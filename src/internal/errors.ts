@@ -1,0 +1,29 @@
+/**
+ * Base class for every error litefs-ts throws on purpose. The `code` is a
+ * stable, greppable identifier (ERR_<AREA>_<WHAT>) so operators and callers
+ * can branch on it without parsing messages, the way undici's errors work.
+ */
+export class CodedError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** True when `err` is a Node system error with the given errno code (ENOENT, ...). */
+export function isErrno(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+}
+
+/** A one-line description of any thrown value, for logs and CLI output. */
+export function describeError(err: unknown): string {
+  if (err instanceof CodedError) return `${err.code}: ${err.message}`;
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
