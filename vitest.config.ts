@@ -1,5 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
+// Workers inherit this: FUSE sessions served inside a test process read
+// /dev/fuse on libuv's pool, which must be larger than the default 4 threads.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
 // Mount tests spawn daemons and SQLite clients as child processes; forks keep
 // each test file in its own process so a stuck mount cannot wedge the others.
 export default defineConfig({
