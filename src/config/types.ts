@@ -1,0 +1,98 @@
+/**
+ * The fully defaulted configuration. Keys follow LiteFS v0.5's litefs.yml
+ * (kebab-case there, camelCase here); every duration is in milliseconds and
+ * named `...Ms`.
+ */
+export interface Config {
+  /** The file (or name) the config was read from, for messages. */
+  source: string;
+  exitOnError: boolean;
+  skipSync: boolean;
+  strictVerify: boolean;
+  /** Commands to run once ready; all but the last run to completion first. */
+  exec: ExecEntry[];
+  data: DataConfig;
+  fuse: FuseConfig;
+  http: HttpConfig;
+  proxy: ProxyConfig;
+  lease: LeaseConfig;
+  log: LogConfig;
+}
+
+export interface ExecEntry {
+  cmd: string;
+  /** Run only when this node is a lease candidate. */
+  ifCandidate: boolean;
+}
+
+export interface DataConfig {
+  dir: string;
+  compress: boolean;
+  retentionMs: number;
+  retentionMonitorIntervalMs: number;
+}
+
+export interface FuseConfig {
+  dir: string;
+  allowOther: boolean;
+  debug: boolean;
+}
+
+export interface HttpConfig {
+  /** As written, e.g. ":20202" or "127.0.0.1:20202". */
+  addr: string;
+  /** Host part of `addr`; '' means every interface. */
+  host: string;
+  port: number;
+  snapshotTimeoutMs: number;
+}
+
+export interface ProxyConfig {
+  /** True when `target` is set (LiteFS runs the proxy only then). */
+  enabled: boolean;
+  addr: string;
+  target: string;
+  db: string;
+  debug: boolean;
+  passthrough: string[];
+  alwaysForward: string[];
+  maxLagMs: number;
+  primaryRedirectTimeoutMs: number;
+  readTimeoutMs: number;
+  readHeaderTimeoutMs: number;
+  writeTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export type LeaseType = 'static' | 'consul';
+
+export interface LeaseConfig {
+  type: LeaseType;
+  hostname: string;
+  advertiseURL: string;
+  candidate: boolean;
+  promote: boolean;
+  reconnectDelayMs: number;
+  demoteDelayMs: number;
+  databases: string[];
+  /** Always present; only used (and only validated as required) when type is consul. */
+  consul: ConsulConfig;
+}
+
+export interface ConsulConfig {
+  url: string;
+  key: string;
+  ttlMs: number;
+  lockDelayMs: number;
+}
+
+export type LogFormat = 'text' | 'json';
+export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
+
+export interface LogConfig {
+  format: LogFormat;
+  timestamp: boolean;
+  /** True when `level` is debug (LiteFS's `log.debug`). */
+  debug: boolean;
+  level: LogLevelName;
+}

@@ -1,0 +1,14 @@
+export type { PrimaryInfo, Leaser, Lease, CallOptions, HandoffOptions } from './types.js';
+export { encodePrimaryInfo, decodePrimaryInfo, samePrimary } from './types.js';
+export { LeaseError, PrimaryExistsError, ConsulRequestError, isLeaseError } from './errors.js';
+export type { LeaseErrorCode } from './errors.js';
+export { StaticLeaser, StaticLease } from './static.js';
+export type { StaticLeaserOptions } from './static.js';
+export { ConsulLeaser, ConsulLease, CONSUL_DEFAULTS } from './consul.js';
+export type { ConsulLeaserOptions } from './consul.js';
+export { parseConsulURL, joinKey } from './consul-url.js';
+export type { ConsulEndpoint } from './consul-url.js';
+export { runRenewLoop } from './renew-loop.js';
+export type { RenewLoopOptions, RenewLoopResult } from './renew-loop.js';
+export { createLeaser } from './from-config.js';
+export type { CreateLeaserOptions } from './from-config.js';
