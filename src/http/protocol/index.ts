@@ -1,0 +1,34 @@
+// The LiteFS v0.5 `/stream` wire format: position maps, frames, chunking.
+export { ByteReader, type ByteSource } from './byte-reader.js';
+export {
+  CHUNK_TERMINATOR,
+  ChunkEncoder,
+  DEFAULT_CHUNK_BATCH_BYTES,
+  MAX_CHUNK_SIZE,
+  chunkedSize,
+  encodeChunks,
+  type ChunkEncoderOptions,
+} from './chunk.js';
+export { MAX_DATABASE_NAME_BYTES, decodeDatabaseName, encodeDatabaseName, validateDatabaseName } from './db-name.js';
+export { StreamError, isStreamError, type StreamErrorCode } from './errors.js';
+export { FrameReader, LTXFrameBody, type Frame, type FrameReaderOptions, type LTXFrame } from './frame-reader.js';
+export {
+  FrameType,
+  MAX_LEASE_ID_BYTES,
+  encodeControlFrame,
+  encodeLTXFrame,
+  encodeLTXFrameHeader,
+  type ControlFrame,
+  type FrameTypeCode,
+  type LTXFrameOptions,
+} from './frames.js';
+export {
+  DEFAULT_MAX_POS_MAP_ENTRIES,
+  decodePosMap,
+  encodePosMap,
+  maxPosMapBytes,
+  readPosMap,
+  type PosMap,
+  type PosMapLimits,
+  type StreamPos,
+} from './pos-map.js';
