@@ -1,0 +1,419 @@
+import { silentLogger, type Logger } from '../../internal/log.js';
+import { Errno, FuseMountError, FuseProtocolError, FuseSessionError, errnoOf } from '../errors.js';
+import type { FuseFilesystem } from '../filesystem.js';
+import type { Capability } from '../protocol/capabilities.js';
+import { type DecodedRequest, type InHeader, type InitIn, decodeRequest } from '../protocol/decode.js';
+import { INIT_OUT_SIZE, encodeReply, encodeStatus, writeInitOut } from '../protocol/encode.js';
+import { encodeDelete, encodeInvalEntry, encodeInvalInode, encodeStoreHeader } from '../protocol/notify.js';
+import { Opcode, opcodeName } from '../protocol/opcodes.js';
+import { Dispatcher, type ReplySink } from './dispatch.js';
+import { OnceLog } from './errorlog.js';
+import { Inflight } from './inflight.js';
+import { LookupCounts } from './lookups.js';
+import { answerInit } from './init.js';
+import { MAX_WRITE_LIMIT, type Negotiated } from './negotiate.js';
+import { type SessionStats, emptyStats } from './stats.js';
+import type { FuseTransport } from './transport.js';
+import { logSafe, safeLogger } from './logsafe.js';
+
+export interface SessionOptions {
+  /**
+   * Concurrent reads outstanding on the device. Each one parks a libuv pool
+   * thread, so keep it well below UV_THREADPOOL_SIZE; the rest of the pool
+   * serves the filesystem's own file I/O and asynchronous notifications.
+   * Default 4: with one synchronous client, 4 readers gave ~30-34k round
+   * trips/s where 2 gave ~14-22k on the 2-core test machine, because a
+   * reader is then always already parked in read(2) when the next request
+   * comes (native-notes/fuse.md).
+   */
+  readers?: number;
+  /**
+   * 'sync' (default) writes replies with writeSync from the event loop: a
+   * reply write never waits for a client, and it saves a pool round trip.
+   * 'async' writes them on the pool (measured ~2x slower); then a buffer a
+   * READ handler returns must not change until the reply is written.
+   */
+  replyMode?: 'sync' | 'async';
+  /** Largest WRITE the kernel may send, 4 KiB – 1 MiB. Default 1 MiB. */
+  maxWrite?: number;
+  maxReadahead?: number;
+  maxBackground?: number;
+  congestionThreshold?: number;
+  /** Turn requested capabilities on or off (on top of the defaults; the fs init hook runs after). */
+  capabilities?: Partial<Record<Capability, boolean>>;
+  /** GETXATTR answer: ENOSYS (default; the kernel stops asking) or ENODATA (no such attribute). */
+  getxattr?: 'ENOSYS' | 'ENODATA';
+  logger?: Logger;
+  /** Log every request and error reply at debug level. */
+  debug?: boolean;
+}
+
+export type SessionEndReason = 'unmounted' | 'aborted' | 'error';
+
+export interface SessionEnd {
+  /** unmounted: the kernel ended the connection (umount); aborted: the connection was aborted; error: reading failed. */
+  reason: SessionEndReason;
+  error?: unknown;
+}
+
+export interface InvalEntryOptions {
+  /** FUSE_EXPIRE_ONLY: mark the entry stale instead of dropping it (needs kernel `hasExpireOnly`; otherwise a full invalidation is sent). */
+  expireOnly?: boolean;
+}
+
+/** Validates the numeric options; throws ERR_FUSE_BAD_OPTION naming the field. */
+export function checkSessionOptions(opts: SessionOptions): { readers: number; maxWrite: number } {
+  const readers = opts.readers ?? 4;
+  if (!Number.isInteger(readers) || readers < 1 || readers > 64) {
+    throw new FuseMountError('ERR_FUSE_BAD_OPTION', `readers must be an integer from 1 to 64, got ${String(readers)}`);
+  }
+  const maxWrite = opts.maxWrite ?? MAX_WRITE_LIMIT;
+  if (!Number.isInteger(maxWrite) || maxWrite < 4096 || maxWrite > MAX_WRITE_LIMIT) {
+    throw new FuseMountError('ERR_FUSE_BAD_OPTION', `maxWrite must be an integer from 4096 to ${MAX_WRITE_LIMIT}, got ${String(maxWrite)}`);
+  }
+  if (opts.replyMode !== undefined && opts.replyMode !== 'sync' && opts.replyMode !== 'async') {
+    throw new FuseMountError('ERR_FUSE_BAD_OPTION', `replyMode must be 'sync' or 'async', got ${String(opts.replyMode)}`);
+  }
+  return { readers, maxWrite };
+}
+
+/** WRITE payloads at least this large keep the read buffer; a new one is allocated for the reader. */
+const TRANSFER_MIN = 64 * 1024;
+
+/**
+ * One FUSE connection: reads requests from a transport with several
+ * concurrent reads, dispatches each to the filesystem without waiting for
+ * earlier ones, and writes replies and notifications.
+ */
+export class FuseSession {
+  readonly ended: Promise<SessionEnd>;
+  private resolveEnded!: (e: SessionEnd) => void;
+  private startPromise: Promise<Negotiated> | undefined;
+  private resolveStart!: (n: Negotiated) => void;
+  private rejectStart!: (e: unknown) => void;
+  private startSettled = false;
+
+  private readonly logger: Logger;
+  private readonly debug: boolean;
+  private readonly readerCount: number;
+  private readonly bufSize: number;
+  private readonly replyAsync: boolean;
+  private readonly onceLog: OnceLog;
+  private readonly counts = emptyStats();
+  private readonly lookups = new LookupCounts();
+  private readonly inflight: Inflight;
+  private readonly dispatcher: Dispatcher;
+  private readonly sink: ReplySink;
+
+  private activeReaders = 0;
+  private running = false;
+  private finished = false;
+  private endReason: SessionEndReason | undefined;
+  private endError: unknown;
+  private negotiatedValue: Negotiated | undefined;
+  private destroyed = false;
+
+  constructor(
+    private readonly fs: FuseFilesystem,
+    private readonly transport: FuseTransport,
+    private readonly opts: SessionOptions = {},
+  ) {
+    this.logger = opts.logger ? safeLogger(opts.logger) : silentLogger;
+    this.debug = opts.debug ?? false;
+    const { readers, maxWrite } = checkSessionOptions(opts);
+    this.readerCount = readers;
+    // The kernel refuses reads into buffers smaller than header + write_in + max_write.
+    this.bufSize = maxWrite + 4096;
+    this.replyAsync = opts.replyMode === 'async';
+    this.onceLog = new OnceLog(this.logger);
+    this.ended = new Promise((resolve) => {
+      this.resolveEnded = resolve;
+    });
+    this.sink = { send: (unique, chunks, onRejected) => this.send(unique, chunks, onRejected) };
+    this.inflight = new Inflight((interruptUnique) => this.sink.send(interruptUnique, [encodeStatus(interruptUnique, Errno.EAGAIN!)]));
+    this.dispatcher = new Dispatcher(fs, this.sink, {
+      lookups: this.lookups,
+      inflight: this.inflight,
+      onceLog: this.onceLog,
+      logger: this.logger,
+      debug: this.debug,
+      getxattrErrno: opts.getxattr === 'ENODATA' ? Errno.ENODATA! : Errno.ENOSYS!,
+      stats: this.counts,
+      onDestroy: () => this.destroyOnce(),
+    });
+  }
+
+  /**
+   * Starts the readers and resolves once INIT has been answered (rejects if
+   * INIT failed or the connection ended first). Call once the device is
+   * mounted: /dev/fuse refuses reads (EPERM) before that.
+   */
+  start(): Promise<Negotiated> {
+    if (this.startPromise) return this.startPromise;
+    this.startPromise = new Promise<Negotiated>((resolve, reject) => {
+      this.resolveStart = resolve;
+      this.rejectStart = reject;
+    });
+    this.running = true;
+    for (let i = 0; i < this.readerCount; i++) {
+      this.activeReaders++;
+      this.readInto(Buffer.allocUnsafe(this.bufSize));
+    }
+    return this.startPromise;
+  }
+
+  /** INIT outcome; undefined before INIT. */
+  get negotiated(): Negotiated | undefined {
+    return this.negotiatedValue;
+  }
+
+  /** True from start() until the connection ends. */
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** How many references the kernel holds to `nodeid` (lookups minus forgets). */
+  lookupCount(nodeid: bigint): bigint {
+    return this.lookups.get(nodeid);
+  }
+
+  stats(): SessionStats {
+    return { ...this.counts, unexpectedErrors: this.onceLog.total, inflight: this.inflight.size, knownNodes: this.lookups.size };
+  }
+
+  /**
+   * Drops cached data of `nodeid` in [offset, offset+length) and its cached
+   * attributes. offset < 0: attributes only; length <= 0: to end of file.
+   * Resolves false when the kernel had nothing cached for the node.
+   *
+   * Never await this inside a handler for a request on the same node (a
+   * READ, WRITE, SETATTR... holding the page or inode lock): the kernel
+   * waits for that request to finish before it can invalidate, so the
+   * notification and the handler would wait for each other.
+   */
+  notifyInvalInode(nodeid: bigint, offset = 0n, length = 0n): Promise<boolean> {
+    return this.notify(() => [encodeInvalInode(nodeid, offset, length)]);
+  }
+
+  /**
+   * Drops the cached dentry `name` in `parent` (positive or negative).
+   * Resolves false when the kernel had not cached it. Same deadlock rule as
+   * notifyInvalInode, for requests on `parent` (LOOKUP, CREATE, UNLINK...).
+   */
+  notifyInvalEntry(parent: bigint, name: string, opts: InvalEntryOptions = {}): Promise<boolean> {
+    const expireOnly = (opts.expireOnly ?? false) && (this.negotiatedValue?.kernelCapabilities.has('hasExpireOnly') ?? false);
+    return this.notify(() => [encodeInvalEntry(parent, name, expireOnly)]);
+  }
+
+  /** Tells the kernel `name` in `parent` (pointing at `child`) was deleted; also detaches open directories. */
+  notifyDelete(parent: bigint, child: bigint, name: string): Promise<boolean> {
+    return this.notify(() => [encodeDelete(parent, child, name)]);
+  }
+
+  /** Pushes `data` into the kernel page cache of `nodeid` at `offset` (extending the cached size if needed). */
+  notifyStore(nodeid: bigint, offset: bigint, data: Uint8Array): Promise<boolean> {
+    return this.notify(() => [encodeStoreHeader(nodeid, offset, data.length), Buffer.from(data.buffer, data.byteOffset, data.length)]);
+  }
+
+  private async notify(build: () => Buffer[]): Promise<boolean> {
+    if (!this.negotiatedValue) throw new FuseSessionError('ERR_FUSE_NOT_INITIALIZED', 'fuse: notification before INIT completed');
+    if (!this.running) throw new FuseSessionError('ERR_FUSE_SESSION_CLOSED', 'fuse: notification on a session that has ended');
+    this.counts.notifications++;
+    try {
+      // Always on the pool: an invalidation can block in the kernel until a
+      // request in flight is answered, and that answer comes from this thread.
+      await this.transport.write(build());
+      return true;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === 'ENOENT') {
+        this.counts.notificationsNotCached++;
+        return false;
+      }
+      if (code === 'ENODEV' || code === 'ECONNABORTED') {
+        throw new FuseSessionError('ERR_FUSE_SESSION_CLOSED', 'fuse: the connection ended before the notification was delivered', { cause: err });
+      }
+      throw new FuseSessionError('ERR_FUSE_NOTIFY_FAILED', `fuse: notification rejected by the kernel: ${String((err as Error).message)}`, { cause: err });
+    }
+  }
+
+  private readInto(buf: Buffer): void {
+    this.transport.read(buf, (err, n) => this.onRead(buf, err, n));
+  }
+
+  private onRead(buf: Buffer, err: NodeJS.ErrnoException | null, n: number): void {
+    if (err) {
+      const code = err.code;
+      // ENOENT: the request was interrupted away while being copied to us.
+      if ((code === 'EINTR' || code === 'EAGAIN' || code === 'ENOENT') && this.running) {
+        this.readInto(buf);
+        return;
+      }
+      if (code === 'ENODEV') this.readerStopped('unmounted');
+      else if (code === 'ECONNABORTED') this.readerStopped('aborted');
+      else {
+        this.logger.error({ err }, 'fuse: reading /dev/fuse failed; this reader stops');
+        this.readerStopped('error', err);
+      }
+      return;
+    }
+    if (n === 0) {
+      this.readerStopped('unmounted');
+      return;
+    }
+    this.counts.requests++;
+    let req: DecodedRequest;
+    try {
+      req = decodeRequest(buf, n);
+    } catch (e) {
+      this.malformed(e);
+      this.readInto(buf);
+      return;
+    }
+    let next = buf;
+    if (req.body.op === 'write') {
+      const w = req.body.req;
+      if (w.data.length >= TRANSFER_MIN) next = Buffer.allocUnsafe(this.bufSize);
+      else w.data = Buffer.from(w.data);
+    }
+    // Queue the next read before handling, so the kernel can hand this
+    // reader another request while the handler runs.
+    this.readInto(next);
+    this.handle(req);
+  }
+
+  private handle({ header, body }: DecodedRequest): void {
+    if (this.debug) this.logger.debug(logSafe({ ...body, unique: header.unique, opcode: opcodeName(header.opcode), nodeid: header.nodeid, pid: header.pid }), 'fuse request');
+    if (body.op === 'init') {
+      // Only one INIT per connection (a second one would renegotiate under running handlers).
+      if (this.negotiatedValue) this.dispatcher.error(header.unique, Errno.EPROTO!);
+      else void this.onInit(header, body.init);
+      return;
+    }
+    if (!this.negotiatedValue) {
+      this.dispatcher.error(header.unique, Errno.EPROTO!);
+      return;
+    }
+    this.dispatcher.dispatch(header, body);
+  }
+
+  private malformed(err: unknown): void {
+    this.counts.malformed++;
+    this.onceLog.report('malformed kernel message', err);
+    if (!(err instanceof FuseProtocolError) || err.unique === undefined) return;
+    const op = err.opcode;
+    // These get no reply at all; answering would confuse the kernel.
+    if (op === Opcode.FORGET || op === Opcode.BATCH_FORGET || op === Opcode.INTERRUPT || op === Opcode.NOTIFY_REPLY) return;
+    this.dispatcher.error(err.unique, Errno.EIO!);
+  }
+
+  private send(unique: bigint, chunks: Buffer[], onRejected?: () => void): void {
+    if (!this.replyAsync) {
+      try {
+        this.transport.writeSync(chunks);
+        this.counts.replies++;
+      } catch (err) {
+        this.writeFailed(unique, err);
+        onRejected?.();
+      }
+      return;
+    }
+    this.transport.write(chunks).then(
+      () => {
+        this.counts.replies++;
+      },
+      (err: unknown) => {
+        this.writeFailed(unique, err);
+        onRejected?.();
+      },
+    );
+  }
+
+  private writeFailed(unique: bigint, err: unknown): void {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ENOENT') {
+      this.counts.staleReplies++;
+      if (this.debug) this.logger.debug({ unique: String(unique) }, 'fuse reply dropped: request no longer pending (interrupted)');
+      return;
+    }
+    if (code === 'ENODEV' || code === 'ECONNABORTED') return;
+    this.onceLog.report('reply write failed', err, { unique: String(unique) });
+  }
+
+  private async onInit(h: InHeader, init: InitIn): Promise<void> {
+    try {
+      const answer = await answerInit(this.fs, init, {
+        capabilities: this.opts.capabilities,
+        logger: this.logger,
+        limits: {
+          maxWrite: this.bufSize - 4096,
+          maxReadahead: this.opts.maxReadahead,
+          maxBackground: this.opts.maxBackground,
+          congestionThreshold: this.opts.congestionThreshold,
+        },
+      });
+      // Synchronous even in async reply mode: nothing else may happen before INIT is answered.
+      this.transport.writeSync([encodeReply(h.unique, INIT_OUT_SIZE, (b, o) => writeInitOut(b, o, answer.out))]);
+      if (answer.kind === 'retry') return;
+      const negotiated = answer.negotiated;
+      this.negotiatedValue = negotiated;
+      this.logger.info(
+        {
+          kernel: `${init.major}.${init.minor}`,
+          protocol: `${negotiated.major}.${negotiated.minor}`,
+          capabilities: [...negotiated.capabilities].join(','),
+          maxWrite: negotiated.maxWrite,
+        },
+        'fuse: INIT negotiated',
+      );
+      this.settleStart(negotiated);
+    } catch (err) {
+      const errno = errnoOf(err) ?? Errno.EPROTO!;
+      try {
+        this.transport.writeSync([encodeStatus(h.unique, errno)]);
+      } catch {
+        // The connection is unusable either way; the error below says why.
+      }
+      this.settleStart(undefined, err instanceof FuseMountError ? err : new FuseMountError('ERR_FUSE_INIT_FAILED', `fuse: INIT failed: ${String((err as Error)?.message ?? err)}`, { cause: err }));
+    }
+  }
+
+  private settleStart(n: Negotiated | undefined, err?: unknown): void {
+    if (this.startSettled) return;
+    this.startSettled = true;
+    if (n) this.resolveStart(n);
+    else this.rejectStart(err);
+  }
+
+  private destroyOnce(): Promise<void> {
+    if (this.destroyed || !this.fs.destroy) return Promise.resolve();
+    this.destroyed = true;
+    return Promise.resolve(this.fs.destroy());
+  }
+
+  private readerStopped(reason: SessionEndReason, err?: unknown): void {
+    this.activeReaders--;
+    if (reason === 'error') {
+      this.endReason = 'error';
+      this.endError ??= err;
+    } else this.endReason ??= reason;
+    if (this.activeReaders > 0 || this.finished) return;
+    this.finished = true;
+    this.running = false;
+    this.inflight.abortAll();
+    const end: SessionEnd = { reason: this.endReason ?? 'unmounted' };
+    if (this.endError !== undefined) end.error = this.endError;
+    this.settleStart(undefined, new FuseSessionError('ERR_FUSE_SESSION_CLOSED', `fuse: connection ended (${end.reason}) before INIT`, { cause: end.error }));
+    this.destroyOnce()
+      .catch((e: unknown) => this.onceLog.report('destroy handler threw', e))
+      .finally(() => {
+        try {
+          this.transport.close();
+        } catch (e) {
+          this.logger.warn({ err: e }, 'fuse: closing /dev/fuse failed');
+        }
+        this.logger.info({ reason: end.reason }, 'fuse: session ended');
+        this.resolveEnded(end);
+      });
+  }
+}
