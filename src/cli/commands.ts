@@ -17,6 +17,10 @@ const commands: Record<string, CommandEntry> = {
     summary: 'run a local three-node cluster on loopback',
     load: async () => (await import('./demo.js')).demoCommand,
   },
+  mount: {
+    summary: 'mount the LiteFS filesystem and serve it in the foreground',
+    load: async () => (await import('./mount.js')).mountCommand,
+  },
   ltx: {
     summary: 'inspect, verify and apply LTX files',
     load: async () => (await import('./ltx.js')).ltxCommand,

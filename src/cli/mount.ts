@@ -1,0 +1,164 @@
+import { parseArgs } from 'node:util';
+import { loadConfig, type Config } from '../config/index.js';
+import { mount, type FuseMount } from '../fuse/index.js';
+import { LiteFS } from '../fs/filesystem.js';
+import { describeError } from '../internal/errors.js';
+import { createLogger, type Logger } from '../internal/log.js';
+import { Store } from '../store/store.js';
+import type { Command } from './commands.js';
+
+const USAGE = `usage: litefs mount [-config PATH] [-no-expand-env] [-skip-unmount] [-fuse.debug] [-debug]
+
+Mounts the LiteFS filesystem described by the config file and serves it in
+the foreground until SIGINT or SIGTERM, then unmounts cleanly.
+
+  -config PATH      config file (default: ./litefs.yml, ~/litefs.yml, /etc/litefs.yml)
+  -no-expand-env    do not expand \${VAR} references in the config
+  -skip-unmount     fail instead of clearing a stale mount at fuse.dir
+  -fuse.debug       log every FUSE request
+  -debug            debug logging
+`;
+
+export const mountCommand: Command = async (argv) => {
+  let args;
+  try {
+    args = parseArgs({
+      args: normalizeFlags(argv),
+      options: {
+        config: { type: 'string' },
+        'no-expand-env': { type: 'boolean', default: false },
+        'skip-unmount': { type: 'boolean', default: false },
+        'fuse.debug': { type: 'boolean', default: false },
+        debug: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      allowPositionals: false,
+      strict: true,
+    });
+  } catch (err) {
+    process.stderr.write(`litefs mount: ${describeError(err)}\n${USAGE}`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const config = await loadConfig(args.values.config ?? null, { expandEnv: !args.values['no-expand-env'] });
+  const logger = createLogger({ level: args.values.debug || config.log.debug ? 'debug' : config.log.level });
+  const daemon = new Daemon(config, logger, {
+    skipUnmount: args.values['skip-unmount'],
+    fuseDebug: args.values['fuse.debug'] || config.fuse.debug,
+  });
+  try {
+    await daemon.start();
+  } catch (err) {
+    logger.error({ err }, `startup failed: ${describeError(err)}`);
+    await daemon.stop();
+    logger.flush();
+    process.stderr.write(`litefs mount: ${describeError(err)}\n`);
+    return 1;
+  }
+  const signal = await waitForSignal();
+  logger.info({ signal }, 'shutting down');
+  await daemon.stop();
+  logger.info('stopped');
+  logger.flush();
+  return 0;
+};
+
+/** LiteFS flags are Go-style (`-config`); accept both `-flag` and `--flag`. */
+function normalizeFlags(argv: string[]): string[] {
+  return argv.map((a) => (/^-[a-z][a-z.-]+(=.*)?$/.test(a) ? `-${a}` : a));
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (s: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(s);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+interface DaemonOptions {
+  skipUnmount: boolean;
+  fuseDebug: boolean;
+}
+
+/**
+ * One node: the store (recovered before anything can see it), the lease
+ * that decides whether it may write, and the FUSE mount that serves it.
+ */
+export class Daemon {
+  private store: Store | null = null;
+  private fs: LiteFS | null = null;
+  private fuse: FuseMount | null = null;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger & { flush(): void },
+    private readonly opts: DaemonOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    const { config, log } = this;
+    log.info({ config: config.source, dataDir: config.data.dir, mountDir: config.fuse.dir }, 'starting');
+    const store = new Store({
+      dataDir: config.data.dir,
+      compress: config.data.compress,
+      retentionMs: config.data.retentionMs,
+      retentionMonitorIntervalMs: config.data.retentionMonitorIntervalMs,
+      logger: log,
+    });
+    this.store = store;
+    await store.open();
+    log.info({ nodeID: store.nodeIDString }, 'store opened');
+
+    if (config.lease.type !== 'static') {
+      throw new Error(`lease type "${config.lease.type}" is not available yet; use lease.type: static`);
+    }
+    store.setPrimary(config.lease.candidate);
+
+    this.fs = new LiteFS({
+      store,
+      logger: log,
+      status: {
+        primaryHostname: () => (store.isPrimary ? null : hostOf(config.lease.advertiseURL)),
+        lagMs: () => (store.isPrimary ? 0 : null),
+      },
+    });
+    this.fuse = await mount(config.fuse.dir, this.fs, {
+      fsname: 'litefs',
+      subtype: 'litefs',
+      allowOther: config.fuse.allowOther,
+      existingMount: this.opts.skipUnmount ? 'error' : 'clear',
+      logger: log.child({ component: 'fuse' }),
+      debug: this.opts.fuseDebug,
+    });
+    this.fs.attach(this.fuse);
+    log.info({ mountDir: config.fuse.dir, primary: store.isPrimary }, 'mounted');
+  }
+
+  async stop(): Promise<void> {
+    if (this.fuse !== null) {
+      await this.fuse.unmount().catch((err: unknown) => this.log.error({ err }, 'unmount failed'));
+      this.fuse = null;
+    }
+    this.fs?.detach();
+    if (this.store !== null) {
+      await this.store.close().catch((err: unknown) => this.log.error({ err }, 'closing the store failed'));
+      this.store = null;
+    }
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,657 @@
+import { mkdir, rm, unlink } from 'node:fs/promises';
+import type { Logger } from '../internal/log.js';
+import { isErrno } from '../internal/errors.js';
+import { Mutex } from '../internal/mutex.js';
+import {
+  CHECKSUM_FLAG,
+  HEADER_FLAG_COMPRESS_LZ4,
+  LtxDecoder,
+  checksumPage,
+  computePageChecksums,
+  formatChecksum,
+  formatTXID,
+  isSnapshot,
+  lockPgno,
+  newHeader,
+  syncDir,
+  writeLtxFile,
+  type Header,
+  type Page,
+  type Pos,
+} from '../ltx/index.js';
+import { DataFile } from './db-file.js';
+import { DatabaseLockTable } from './db-locks.js';
+import { StoreError } from './errors.js';
+import { isHotJournalHeader } from './journal.js';
+import type { StoreLayout } from './layout.js';
+import { PageChecksums } from './page-checksums.js';
+import { decodePageSize, isValidPageSize } from './sqlite-header.js';
+
+/** How SQLite finalized a rollback journal: the three commit points. */
+export type JournalMode = 'delete' | 'truncate' | 'persist';
+
+/** A byte range of the database file whose kernel-cached pages are stale. */
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/**
+ * Hooks the filesystem layer installs so the store can tell the kernel
+ * about changes it did not see go by (replica applies, recovery, deletes).
+ */
+export interface CacheInvalidator {
+  databaseChanged(db: string, ranges: readonly ByteRange[] | 'all'): void;
+  /** `-pos` content changed. */
+  positionChanged(db: string): void;
+  /** Files of this database appeared or disappeared behind the kernel's back. */
+  entriesChanged(db: string): void;
+}
+
+export type DBChangeKind = 'commit' | 'apply' | 'drop';
+
+export interface DBChange {
+  kind: DBChangeKind;
+  db: string;
+  pos: Pos;
+  pageSize: number;
+  commit: number;
+  /** LTX timestamp, ms since the epoch. */
+  timestamp: number;
+  ltxPath: string;
+}
+
+export interface DBOptions {
+  name: string;
+  layout: StoreLayout;
+  nodeID: bigint;
+  compress: boolean;
+  logger: Logger;
+  /** True while this node may accept writes (it is the primary). */
+  writeable: () => boolean;
+  onChange: (change: DBChange) => void;
+}
+
+const ZERO_POS: Pos = { txid: 0n, postApplyChecksum: 0n };
+/** Largest read when copying pages into an LTX file. */
+const READ_CHUNK = 1 << 20;
+
+/**
+ * One replicated database: its files, page checksums, position and locks.
+ *
+ * Every mutation of the database file goes through this class so the
+ * per-page checksums always describe the bytes on disk, and a commit or an
+ * apply costs O(pages touched). Mutations are serialized by `mutex`; reads
+ * are not (SQLite's own locks, emulated in `locks`, keep readers away from
+ * pages a writer is changing).
+ */
+export class DB {
+  readonly name: string;
+  readonly locks = new DatabaseLockTable();
+  private readonly opts: DBOptions;
+  private readonly log: Logger;
+  private readonly mutex = new Mutex();
+
+  private dbFile: DataFile | null = null;
+  private journalFile: DataFile | null = null;
+  private sums: PageChecksums | null = null;
+  private readonly dirty = new Set<number>();
+
+  private _pageSize = 0;
+  private _pageN = 0;
+  private _pos: Pos = ZERO_POS;
+  private _timestamp = 0;
+  private warnedNoJournal = false;
+
+  invalidator: CacheInvalidator | null = null;
+
+  constructor(opts: DBOptions) {
+    this.opts = opts;
+    this.name = opts.name;
+    this.log = opts.logger.child({ db: opts.name });
+  }
+
+  get pageSize(): number {
+    return this._pageSize;
+  }
+
+  /** Database size in pages as of the last commit or apply (0: empty or deleted). */
+  get pageN(): number {
+    return this._pageN;
+  }
+
+  get pos(): Pos {
+    return this._pos;
+  }
+
+  /** Timestamp (ms) of the newest LTX file, for the `-pos` file's mtime. */
+  get timestamp(): number {
+    return this._timestamp;
+  }
+
+  get databasePath(): string {
+    return this.opts.layout.databasePath(this.name);
+  }
+
+  get ltxDir(): string {
+    return this.opts.layout.ltxDir(this.name);
+  }
+
+  /** The database file exists (it may still be empty). */
+  get exists(): boolean {
+    return this.dbFile !== null;
+  }
+
+  get journalExists(): boolean {
+    return this.journalFile !== null;
+  }
+
+  // ---------------------------------------------------------------- opening
+
+  /** Opens the files that exist. Recovery (recovery.ts) runs right after. */
+  async openFiles(): Promise<void> {
+    await mkdir(this.ltxDir, { recursive: true });
+    this.dbFile = await DataFile.open(this.databasePath, false);
+    this.journalFile = await DataFile.open(this.opts.layout.journalPath(this.name), false);
+  }
+
+  /** Creates the database file (a client created `<name>` on the primary). */
+  async create(): Promise<void> {
+    await this.mutex.run(async () => {
+      this.requireWriteable();
+      await mkdir(this.ltxDir, { recursive: true });
+      if (this.dbFile === null) this.dbFile = await DataFile.open(this.databasePath, true);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.mutex.run(async () => {
+      await this.dbFile?.close();
+      await this.journalFile?.close();
+      this.dbFile = null;
+      this.journalFile = null;
+    });
+  }
+
+  /** Sets page size, page count, checksums and position after recovery. */
+  setRecovered(state: { pageSize: number; pageN: number; pos: Pos; timestamp: number; sums: PageChecksums | null }): void {
+    this._pageSize = state.pageSize;
+    this._pageN = state.pageN;
+    this._pos = state.pos;
+    this._timestamp = state.timestamp;
+    this.sums = state.sums;
+  }
+
+  /** Reads every page checksum from the database file (startup, after a rollback). */
+  async loadChecksums(pageSize: number, pageCount: number): Promise<PageChecksums> {
+    const sums = new PageChecksums(lockPgno(pageSize));
+    if (this.dbFile === null || pageCount === 0) return sums;
+    const all = await computePageChecksums(this.databasePath, pageSize, pageCount);
+    for (let i = 0; i < pageCount; i++) {
+      const c = all[i]!;
+      if (c !== 0n) sums.set(i + 1, c);
+    }
+    return sums;
+  }
+
+  // ------------------------------------------------------ database file I/O
+
+  async databaseSize(): Promise<number> {
+    return this.dbFile === null ? 0 : this.dbFile.size();
+  }
+
+  async statDatabase(): Promise<import('node:fs').Stats | null> {
+    return this.dbFile === null ? null : this.dbFile.stat();
+  }
+
+  async readDatabase(length: number, offset: number): Promise<Buffer> {
+    if (this.dbFile === null) throw notFound(this.name);
+    return this.dbFile.read(length, offset);
+  }
+
+  /**
+   * A write from a SQLite client on the primary. SQLite writes whole pages
+   * at page boundaries; anything else is refused rather than half-tracked.
+   */
+  async writeDatabase(offset: number, data: Uint8Array): Promise<void> {
+    await this.mutex.run(async () => {
+      this.requireWriteable();
+      const file = this.requireDatabaseFile();
+      if (offset === 0 && data.length >= 100) this.checkHeaderWrite(data);
+      const ps = this._pageSize;
+      if (ps === 0) {
+        throw new StoreError('ERR_STORE_INVALID_WRITE', `${this.name}: page size unknown for a write at offset ${offset}`);
+      }
+      if (offset % ps !== 0 || data.length === 0 || data.length % ps !== 0) {
+        throw new StoreError(
+          'ERR_STORE_INVALID_WRITE',
+          `${this.name}: database writes must be whole ${ps}-byte pages at page boundaries (got ${data.length} bytes at offset ${offset})`,
+        );
+      }
+      if (this.journalFile === null) {
+        // Without an on-disk journal (journal_mode=OFF or MEMORY) there is no
+        // commit point to observe, so the write could never be replicated.
+        if (!this.warnedNoJournal) {
+          this.warnedNoJournal = true;
+          this.log.error('database write without a rollback journal: journal_mode OFF and MEMORY are not supported');
+        }
+        throw new StoreError('ERR_STORE_UNSUPPORTED', `${this.name}: journal_mode OFF/MEMORY is not supported (no journal file)`);
+      }
+      await file.write(data, offset);
+      const sums = this.checksums();
+      const first = offset / ps + 1;
+      for (let i = 0; i < data.length / ps; i++) {
+        const pgno = first + i;
+        sums.set(pgno, checksumPage(pgno, data.subarray(i * ps, (i + 1) * ps)));
+        this.dirty.add(pgno);
+      }
+    });
+  }
+
+  /** SQLite shrinking the file (VACUUM, auto-vacuum) before its commit. */
+  async truncateDatabase(size: number): Promise<void> {
+    await this.mutex.run(async () => {
+      this.requireWriteable();
+      const file = this.requireDatabaseFile();
+      const ps = this._pageSize;
+      if (ps === 0 ? size !== 0 : size % ps !== 0) {
+        throw new StoreError('ERR_STORE_INVALID_WRITE', `${this.name}: database size ${size} is not a multiple of the page size ${ps}`);
+      }
+      await file.truncate(size);
+      if (ps !== 0) this.checksums().truncate(size / ps);
+    });
+  }
+
+  async syncDatabase(dataOnly: boolean): Promise<void> {
+    await this.dbFile?.sync(dataOnly);
+  }
+
+  /** Page 1 carries the page size and the journal mode; refuse changes we cannot replicate. */
+  private checkHeaderWrite(page1: Uint8Array): void {
+    const raw = (page1[16]! << 8) | page1[17]!;
+    const ps = decodePageSize(raw);
+    if (!isValidPageSize(ps)) {
+      throw new StoreError('ERR_STORE_INVALID_WRITE', `${this.name}: page 1 declares an invalid page size ${raw}`);
+    }
+    if (page1[18] === 2 || page1[19] === 2) {
+      this.log.error('refusing to switch the database to WAL mode: WAL is not supported yet');
+      throw new StoreError('ERR_STORE_UNSUPPORTED', `${this.name}: WAL journal mode is not supported yet`);
+    }
+    if (this._pageSize === 0) {
+      this._pageSize = ps;
+    } else if (ps !== this._pageSize) {
+      if (this._pos.txid === 0n && this._pageN === 0) {
+        this._pageSize = ps;
+        this.sums = null;
+      } else {
+        this.log.error({ from: this._pageSize, to: ps }, 'refusing to change the page size of a replicated database');
+        throw new StoreError('ERR_STORE_UNSUPPORTED', `${this.name}: changing the page size from ${this._pageSize} to ${ps} is not supported`);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ the journal
+
+  /** A client created `<name>-journal` (SQLite opening a write transaction). */
+  async createJournal(): Promise<void> {
+    await this.mutex.run(async () => {
+      this.requireWriteable();
+      this.requireDatabaseFile();
+      if (this.journalFile === null) {
+        this.journalFile = await DataFile.open(this.opts.layout.journalPath(this.name), true);
+      }
+    });
+  }
+
+  async journalSize(): Promise<number> {
+    return this.journalFile === null ? 0 : this.journalFile.size();
+  }
+
+  async statJournal(): Promise<import('node:fs').Stats | null> {
+    return this.journalFile === null ? null : this.journalFile.stat();
+  }
+
+  async readJournal(length: number, offset: number): Promise<Buffer> {
+    if (this.journalFile === null) throw notFound(`${this.name}-journal`);
+    return this.journalFile.read(length, offset);
+  }
+
+  /**
+   * A journal write. In PERSIST mode SQLite commits by overwriting the first
+   * 28 header bytes with zeros; that write is the commit point, so the LTX
+   * file is made durable before the header is zeroed.
+   */
+  async writeJournal(offset: number, data: Uint8Array): Promise<void> {
+    await this.mutex.run(async () => {
+      this.requireWriteable();
+      const file = this.requireJournalFile();
+      if (offset === 0 && data.length === 28 && data.every((b) => b === 0)) {
+        await this.commitJournal('persist');
+      } else if (offset === 0 && data.length >= 28 && this._pageSize === 0) {
+        // The journal header names the page size; a brand-new database may
+        // not have written page 1 yet.
+        const ps = Buffer.from(data.buffer, data.byteOffset, data.length).readUInt32BE(24);
+        if (isValidPageSize(ps)) this._pageSize = ps;
+      }
+      await file.write(data, offset);
+    });
+  }
+
+  /** TRUNCATE mode's commit point is the journal's truncation to zero. */
+  async truncateJournal(size: number): Promise<void> {
+    await this.mutex.run(async () => {
+      this.requireWriteable();
+      const file = this.requireJournalFile();
+      if (size !== 0) {
+        throw new StoreError('ERR_STORE_INVALID_WRITE', `${this.name}: the journal can only be truncated to 0 bytes (asked for ${size})`);
+      }
+      await this.commitJournal('truncate');
+      await file.truncate(0);
+    });
+  }
+
+  async syncJournal(dataOnly: boolean): Promise<void> {
+    await this.journalFile?.sync(dataOnly);
+  }
+
+  /** DELETE mode's commit point is the journal's removal. */
+  async removeJournal(): Promise<void> {
+    await this.mutex.run(async () => {
+      this.requireWriteable();
+      this.requireJournalFile();
+      await this.commitJournal('delete');
+      await this.deleteJournalFile();
+    });
+  }
+
+  private async deleteJournalFile(): Promise<void> {
+    const file = this.journalFile;
+    this.journalFile = null;
+    await file?.close();
+    await unlink(this.opts.layout.journalPath(this.name)).catch((err: unknown) => {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    });
+  }
+
+  /**
+   * Turns the transaction SQLite is finalizing into an LTX file, durably,
+   * before the journal is finalized. Returns false when there is nothing to
+   * record: the journal was never synced (SQLite had not touched the
+   * database yet), or the database is back where it started (a rollback
+   * that replayed the journal).
+   */
+  private async commitJournal(mode: JournalMode): Promise<boolean> {
+    const journal = this.requireJournalFile();
+    const head = await journal.read(8, 0);
+    if (!isHotJournalHeader(head) || this._pageSize === 0) {
+      if (this.dirty.size > 0) this.log.warn({ mode, pages: this.dirty.size }, 'journal finalized without its magic after database writes');
+      this.dirty.clear();
+      return false;
+    }
+    const db = this.requireDatabaseFile();
+    const hdr = await db.read(100, 0);
+    if (hdr.length < 100) {
+      throw new StoreError('ERR_STORE_INVALID_WRITE', `${this.name}: database is ${hdr.length} bytes at commit; no SQLite header`);
+    }
+    const commit = hdr.readUInt32BE(28);
+    const postApply = await this.checksumAt(commit);
+    if (this._pos.txid > 0n && commit === this._pageN && postApply === this._pos.postApplyChecksum) {
+      this.dirty.clear();
+      this.log.debug({ mode }, 'transaction left the database unchanged (rolled back); no LTX file');
+      return false;
+    }
+    const txid = this._pos.txid + 1n;
+    const lock = lockPgno(this._pageSize);
+    let pgnos: number[];
+    if (txid === 1n) {
+      pgnos = [];
+      for (let p = 1; p <= commit; p++) if (p !== lock) pgnos.push(p);
+    } else {
+      pgnos = [...this.dirty].filter((p) => p <= commit && p !== lock).sort((a, b) => a - b);
+    }
+    const header = newHeader({
+      flags: this.opts.compress ? HEADER_FLAG_COMPRESS_LZ4 : 0,
+      pageSize: this._pageSize,
+      commit,
+      minTXID: txid,
+      maxTXID: txid,
+      timestamp: BigInt(Date.now()),
+      preApplyChecksum: txid === 1n ? 0n : this._pos.postApplyChecksum,
+      nodeID: this.opts.nodeID,
+    });
+    const path = this.opts.layout.ltxPath(this.name, txid, txid);
+    await writeLtxFile(path, header, this.readPages(pgnos), postApply);
+    this.dirty.clear();
+    this.advance('commit', header, postApply, path);
+    this.log.debug({ txid: formatTXID(txid), pages: pgnos.length, mode }, 'committed');
+    return true;
+  }
+
+  /** The database checksum for `pageCount` pages, after forgetting pages past it. */
+  private async checksumAt(pageCount: number): Promise<bigint> {
+    const sums = this.checksums();
+    sums.truncate(pageCount);
+    const missing = sums.missing(pageCount);
+    if (missing.length > 0) {
+      // Pages SQLite never wrote through us (a file that predates the store
+      // or grew oddly): take them from disk rather than publish a wrong sum.
+      for (const p of missing) {
+        const data = await this.requireDatabaseFile().read(this._pageSize, (p - 1) * this._pageSize);
+        if (data.length !== this._pageSize) {
+          throw new StoreError('ERR_STORE_INVALID_WRITE', `${this.name}: page ${p} is beyond the end of the database file`);
+        }
+        sums.set(p, checksumPage(p, data));
+      }
+    }
+    return sums.checksum(pageCount);
+  }
+
+  /** Pages read back from the database file, contiguous runs in large reads. */
+  private async *readPages(pgnos: readonly number[]): AsyncGenerator<Page> {
+    const ps = this._pageSize;
+    const file = this.requireDatabaseFile();
+    const perRead = Math.max(1, Math.floor(READ_CHUNK / ps));
+    const buf = Buffer.allocUnsafe(perRead * ps);
+    let i = 0;
+    while (i < pgnos.length) {
+      let j = i + 1;
+      while (j < pgnos.length && j - i < perRead && pgnos[j] === pgnos[j - 1]! + 1) j++;
+      const n = j - i;
+      const got = await file.read(n * ps, (pgnos[i]! - 1) * ps, buf.subarray(0, n * ps));
+      if (got.length !== n * ps) {
+        throw new StoreError('ERR_STORE_INVALID_WRITE', `${this.name}: page ${pgnos[i]! + Math.floor(got.length / ps)} is beyond the end of the database file`);
+      }
+      for (let k = 0; k < n; k++) yield { pgno: pgnos[i + k]!, data: got.subarray(k * ps, (k + 1) * ps) };
+      i = j;
+    }
+  }
+
+  private advance(kind: DBChangeKind, header: Header, postApply: bigint, ltxPath: string): void {
+    this._pos = { txid: header.maxTXID, postApplyChecksum: postApply };
+    this._pageN = header.commit;
+    this._timestamp = Number(header.timestamp);
+    this.invalidator?.positionChanged(this.name);
+    this.opts.onChange({
+      kind,
+      db: this.name,
+      pos: this._pos,
+      pageSize: header.pageSize,
+      commit: header.commit,
+      timestamp: this._timestamp,
+      ltxPath,
+    });
+  }
+
+  // ---------------------------------------------------------------- deletion
+
+  /**
+   * `unlink <name>` on the primary: a soft delete recorded as an LTX file
+   * with commit 0 (LiteFS ≥ 0.5.5), so replicas drop the database too.
+   */
+  async drop(): Promise<void> {
+    await this.mutex.run(async () => {
+      this.requireWriteable();
+      if (this.dbFile === null) throw notFound(this.name);
+      if (this._pos.txid > 0n) {
+        const txid = this._pos.txid + 1n;
+        const header = newHeader({
+          flags: this.opts.compress ? HEADER_FLAG_COMPRESS_LZ4 : 0,
+          pageSize: this._pageSize,
+          commit: 0,
+          minTXID: txid,
+          maxTXID: txid,
+          timestamp: BigInt(Date.now()),
+          preApplyChecksum: this._pos.postApplyChecksum,
+          nodeID: this.opts.nodeID,
+        });
+        const path = this.opts.layout.ltxPath(this.name, txid, txid);
+        await writeLtxFile(path, header, [], CHECKSUM_FLAG);
+        await this.removeDataFiles();
+        this.advance('drop', header, CHECKSUM_FLAG, path);
+      } else {
+        await this.removeDataFiles();
+      }
+    });
+  }
+
+  private async removeDataFiles(): Promise<void> {
+    await this.deleteJournalFile();
+    const file = this.dbFile;
+    this.dbFile = null;
+    await file?.close();
+    await rm(this.databasePath, { force: true });
+    this.sums?.clear();
+    this.dirty.clear();
+    this.invalidator?.entriesChanged(this.name);
+  }
+
+  // ------------------------------------------------------------- applying LTX
+
+  /**
+   * Applies an LTX file to the database file: pages written through the
+   * checksum-tracking path, file truncated to the new size, the result
+   * checked against the file's post-apply checksum. The caller holds the
+   * internal write lock (no SQLite client is reading) and has already
+   * verified the file end to end, so a failure here means the disk changed
+   * under us.
+   *
+   * `expectPrevious` (default true) requires a non-snapshot file to follow on
+   * from the current position; recovery's re-apply of the newest file turns
+   * it off because the database is then between that file's pre- and
+   * post-apply states.
+   */
+  async applyLtx(path: string, opts: { expectPrevious?: boolean; kind?: DBChangeKind } = {}): Promise<Header> {
+    return this.mutex.run(async () => {
+      const dec = new LtxDecoder(path, { strict: true });
+      try {
+        const header = await dec.decodeHeader();
+        const snapshot = isSnapshot(header);
+        if (!snapshot && (opts.expectPrevious ?? true)) {
+          if (header.minTXID !== this._pos.txid + 1n || header.preApplyChecksum !== this._pos.postApplyChecksum) {
+            throw new StoreError(
+              'ERR_STORE_POSITION_MISMATCH',
+              `${this.name}: LTX ${formatTXID(header.minTXID)}-${formatTXID(header.maxTXID)} (pre-apply ${formatChecksum(header.preApplyChecksum)}) does not follow position ${formatTXID(this._pos.txid)}/${formatChecksum(this._pos.postApplyChecksum)}`,
+            );
+          }
+        }
+        if (header.commit > 0 && this._pageSize !== 0 && header.pageSize !== this._pageSize && this._pageN > 0 && !snapshot) {
+          throw new StoreError('ERR_STORE_POSITION_MISMATCH', `${this.name}: LTX page size ${header.pageSize} differs from the database's ${this._pageSize}`);
+        }
+        if (header.commit === 0) {
+          await dec.close();
+          await this.removeDataFiles();
+          this._pageSize = header.pageSize;
+          this.advance('drop', header, CHECKSUM_FLAG, path);
+          return header;
+        }
+        if (this._pageSize !== header.pageSize) {
+          this._pageSize = header.pageSize;
+          this.sums = null;
+        }
+        if (this.dbFile === null) this.dbFile = await DataFile.open(this.databasePath, true);
+        const file = this.requireDatabaseFile();
+        const sums = this.checksums();
+        const ps = header.pageSize;
+        const ranges: ByteRange[] = [];
+        for (let p = await dec.nextPage(); p !== null; p = await dec.nextPage()) {
+          await file.write(p.data, (p.pgno - 1) * ps);
+          sums.set(p.pgno, checksumPage(p.pgno, p.data));
+          const last = ranges[ranges.length - 1];
+          const off = (p.pgno - 1) * ps;
+          if (last !== undefined && last.offset + last.length === off) last.length += ps;
+          else ranges.push({ offset: off, length: ps });
+        }
+        const trailer = await dec.close();
+        const size = await file.size();
+        if (size > header.commit * ps) {
+          await file.truncate(header.commit * ps);
+          ranges.push({ offset: header.commit * ps, length: size - header.commit * ps });
+        }
+        sums.truncate(header.commit);
+        const actual = await this.checksumAt(header.commit);
+        if (actual !== trailer.postApplyChecksum) {
+          throw new StoreError(
+            'ERR_STORE_CHECKSUM_MISMATCH',
+            `${this.name}: database checksum ${formatChecksum(actual)} after applying TXID ${formatTXID(header.maxTXID)} does not match its post-apply checksum ${formatChecksum(trailer.postApplyChecksum)}`,
+          );
+        }
+        this.dirty.clear();
+        this.invalidator?.databaseChanged(this.name, snapshot ? 'all' : ranges);
+        this.advance(opts.kind ?? 'apply', header, trailer.postApplyChecksum, path);
+        return header;
+      } finally {
+        await dec.destroy();
+      }
+    });
+  }
+
+  /** Flushes the database file and the LTX directory to disk (after applying). */
+  async syncAll(): Promise<void> {
+    await this.dbFile?.sync();
+    await syncDir(this.ltxDir);
+  }
+
+  // ----------------------------------------------------------------- helpers
+
+  /** Page checksums, created on first use once the page size is known. */
+  private checksums(): PageChecksums {
+    if (this.sums === null) this.sums = new PageChecksums(lockPgno(this._pageSize));
+    return this.sums;
+  }
+
+  /** The current checksum of the first `pageCount` pages (tests, strict verification). */
+  async currentChecksum(pageCount = this._pageN): Promise<bigint> {
+    return this.mutex.run(() => this.checksumAt(pageCount));
+  }
+
+  private requireWriteable(): void {
+    if (!this.opts.writeable()) {
+      throw new StoreError('ERR_STORE_READONLY', `${this.name}: this node is a read-only replica; write on the primary`);
+    }
+  }
+
+  private requireDatabaseFile(): DataFile {
+    if (this.dbFile === null) throw notFound(this.name);
+    return this.dbFile;
+  }
+
+  private requireJournalFile(): DataFile {
+    if (this.journalFile === null) throw notFound(`${this.name}-journal`);
+    return this.journalFile;
+  }
+
+  /** For recovery: direct access to the files without the mutation rules. */
+  get files(): { db: DataFile | null; journal: DataFile | null } {
+    return { db: this.dbFile, journal: this.journalFile };
+  }
+
+  /** For recovery: after rolling back and deleting the journal. */
+  async forgetJournal(): Promise<void> {
+    await this.deleteJournalFile();
+  }
+}
+
+function notFound(name: string): StoreError {
+  return new StoreError('ERR_STORE_DB_NOT_FOUND', `${name}: no such file`);
+}
+

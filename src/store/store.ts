@@ -1,0 +1,183 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdir, readdir } from 'node:fs/promises';
+import type { Logger } from '../internal/log.js';
+import { silentLogger } from '../internal/log.js';
+import { invalidDatabaseName } from '../fs/names.js';
+import { DB, type CacheInvalidator, type DBChange } from './db.js';
+import { StoreError } from './errors.js';
+import { StoreLayout } from './layout.js';
+import { recoverDatabase } from './recovery.js';
+import { enforceRetention } from './retention.js';
+
+export interface StoreOptions {
+  dataDir: string;
+  /** LZ4-compress new LTX files (data.compress). */
+  compress?: boolean;
+  /** Keep LTX files at least this long (data.retention); 0 disables the monitor. */
+  retentionMs?: number;
+  retentionMonitorIntervalMs?: number;
+  logger?: Logger;
+}
+
+export interface StoreEvents {
+  /** A database moved to a new position: local commit, applied LTX, or drop. */
+  change: [DBChange];
+  /** This node became primary or stopped being it. */
+  role: [{ isPrimary: boolean }];
+}
+
+/**
+ * All databases under one data directory, the node's identity, and whether
+ * this node may write. Databases are recovered when the store opens, before
+ * any client can see them through the mount.
+ */
+export class Store extends EventEmitter<StoreEvents> {
+  readonly layout: StoreLayout;
+  /** Random per start (LiteFS #361: cloned volumes must not share an ID). */
+  readonly nodeID: bigint = randomBytes(8).readBigUInt64BE();
+  readonly log: Logger;
+  private readonly opts: StoreOptions;
+  private readonly dbs = new Map<string, DB>();
+  private primary = false;
+  private retentionTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private _invalidator: CacheInvalidator | null = null;
+
+  constructor(opts: StoreOptions) {
+    super();
+    this.opts = opts;
+    this.layout = new StoreLayout(opts.dataDir);
+    this.log = (opts.logger ?? silentLogger).child({ component: 'store' });
+  }
+
+  get nodeIDString(): string {
+    return this.nodeID.toString(16).toUpperCase().padStart(16, '0');
+  }
+
+  get isPrimary(): boolean {
+    return this.primary;
+  }
+
+  /** Role changes come from the lease loop (or the static primary at startup). */
+  setPrimary(isPrimary: boolean): void {
+    if (this.primary === isPrimary) return;
+    this.primary = isPrimary;
+    this.emit('role', { isPrimary });
+  }
+
+  set invalidator(inv: CacheInvalidator | null) {
+    this._invalidator = inv;
+    for (const db of this.dbs.values()) db.invalidator = inv;
+  }
+
+  get invalidator(): CacheInvalidator | null {
+    return this._invalidator;
+  }
+
+  /** Recovers every database found under data/dbs. */
+  async open(): Promise<void> {
+    await mkdir(this.layout.dbsDir, { recursive: true });
+    const entries = await readdir(this.layout.dbsDir, { withFileTypes: true });
+    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (!entry.isDirectory()) continue;
+      if (invalidDatabaseName(entry.name) !== null) {
+        this.log.warn({ dir: entry.name }, 'ignoring a directory that is not a valid database name');
+        continue;
+      }
+      const db = this.newDB(entry.name);
+      const report = await recoverDatabase(db, this.layout, this.log.child({ db: entry.name }));
+      this.dbs.set(entry.name, db);
+      this.log.info(
+        { db: entry.name, txid: report.pos.txid.toString(16).padStart(16, '0'), pages: report.pageN },
+        'database ready',
+      );
+    }
+    this.startRetention();
+  }
+
+  db(name: string): DB | undefined {
+    return this.dbs.get(name);
+  }
+
+  databases(): DB[] {
+    return [...this.dbs.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Creates (or returns) a database: a client creating `<name>` on the primary. */
+  async createDB(name: string): Promise<DB> {
+    this.requireOpen();
+    const invalid = invalidDatabaseName(name);
+    if (invalid !== null) throw new StoreError('ERR_STORE_INVALID_NAME', `invalid database name ${JSON.stringify(name)}: ${invalid}`);
+    let db = this.dbs.get(name);
+    if (db === undefined) {
+      db = this.newDB(name);
+      this.dbs.set(name, db);
+    }
+    await db.create();
+    return db;
+  }
+
+  /** Gets or registers a database a replica is about to receive (no files yet). */
+  async ensureDB(name: string): Promise<DB> {
+    this.requireOpen();
+    const invalid = invalidDatabaseName(name);
+    if (invalid !== null) throw new StoreError('ERR_STORE_INVALID_NAME', `invalid database name ${JSON.stringify(name)}: ${invalid}`);
+    let db = this.dbs.get(name);
+    if (db === undefined) {
+      db = this.newDB(name);
+      await db.openFiles();
+      this.dbs.set(name, db);
+    }
+    return db;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
+    for (const db of this.dbs.values()) await db.close();
+  }
+
+  /** Runs retention on every database once (the monitor calls this). */
+  async enforceRetention(now = Date.now()): Promise<void> {
+    const retentionMs = this.opts.retentionMs ?? 0;
+    if (retentionMs <= 0) return;
+    for (const db of this.dbs.values()) {
+      try {
+        const removed = await enforceRetention(db.ltxDir, retentionMs, now);
+        if (removed.length > 0) this.log.debug({ db: db.name, removed: removed.length }, 'retention removed LTX files');
+      } catch (err) {
+        // LiteFS swallowed these (an inverted err check); an operator needs to see them.
+        this.log.error({ db: db.name, err }, 'LTX retention failed');
+      }
+    }
+  }
+
+  private startRetention(): void {
+    const every = this.opts.retentionMonitorIntervalMs ?? 60_000;
+    if ((this.opts.retentionMs ?? 0) <= 0 || every <= 0) return;
+    this.retentionTimer = setInterval(() => {
+      void this.enforceRetention();
+    }, every);
+    this.retentionTimer.unref();
+  }
+
+  private newDB(name: string): DB {
+    const db = new DB({
+      name,
+      layout: this.layout,
+      nodeID: this.nodeID,
+      compress: this.opts.compress ?? true,
+      logger: this.log,
+      writeable: () => this.primary && !this.closed,
+      onChange: (change) => this.emit('change', change),
+    });
+    db.invalidator = this._invalidator;
+    return db;
+  }
+
+  private requireOpen(): void {
+    if (this.closed) throw new StoreError('ERR_STORE_CLOSED', 'the store is closed');
+  }
+}
