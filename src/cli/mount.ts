@@ -4,6 +4,12 @@ import { mount, type FuseMount } from '../fuse/index.js';
 import { LiteFS } from '../fs/filesystem.js';
 import { describeError } from '../internal/errors.js';
 import { createLogger, type Logger } from '../internal/log.js';
+import { apiRoutes } from '../http/api.js';
+import { ApiServer } from '../http/server.js';
+import { runReplicaStream } from '../http/stream-client.js';
+import { StreamServer } from '../http/stream-server.js';
+import { createLeaser } from '../lease/index.js';
+import { LeaseMonitor } from '../store/lease-monitor.js';
 import { Store } from '../store/store.js';
 import type { Command } from './commands.js';
 
@@ -89,13 +95,16 @@ interface DaemonOptions {
 }
 
 /**
- * One node: the store (recovered before anything can see it), the lease
- * that decides whether it may write, and the FUSE mount that serves it.
+ * One node: the store (recovered before anything can see it), the HTTP API
+ * (replication stream, info, handoff), the lease monitor that decides
+ * whether this node writes or follows, and the FUSE mount that serves it.
  */
 export class Daemon {
   private store: Store | null = null;
   private fs: LiteFS | null = null;
   private fuse: FuseMount | null = null;
+  private api: ApiServer | null = null;
+  private monitor: LeaseMonitor | null = null;
 
   constructor(
     private readonly config: Config,
@@ -117,20 +126,53 @@ export class Daemon {
     await store.open();
     log.info({ nodeID: store.nodeIDString }, 'store opened');
 
-    if (config.lease.type !== 'static') {
-      throw new Error(`lease type "${config.lease.type}" is not available yet; use lease.type: static`);
-    }
-    store.setPrimary(config.lease.candidate);
+    const leaser = createLeaser(config, { logger: log.child({ component: 'lease' }) });
+    const streams = new StreamServer({
+      store,
+      logger: log,
+      compress: config.data.compress,
+      snapshotTimeoutMs: config.http.snapshotTimeoutMs,
+    });
+    const monitor = new LeaseMonitor({
+      store,
+      leaser,
+      logger: log,
+      reconnectDelayMs: config.lease.reconnectDelayMs,
+      connect: (primary, signal, hooks) =>
+        runReplicaStream({
+          store,
+          primary,
+          logger: log,
+          signal,
+          databases: config.lease.databases,
+          onReady: hooks.onReady,
+          onContact: hooks.onContact,
+        }),
+      prepareHandoff: (nodeID) => streams.prepareHandoff(nodeID),
+      handoffTo: (nodeID, leaseID) => streams.handoff(nodeID, leaseID),
+    });
+    this.monitor = monitor;
 
-    this.fs = new LiteFS({
+    this.api = new ApiServer({
+      host: config.http.host,
+      port: config.http.port,
+      logger: log,
+      nodeID: store.nodeIDString,
+      routes: apiRoutes({ store, monitor, streams, mountDir: config.fuse.dir }),
+    });
+    await this.api.listen();
+    log.info({ addr: config.http.addr, port: this.api.address().port }, 'http: listening');
+
+    const fs = new LiteFS({
       store,
       logger: log,
       status: {
-        primaryHostname: () => (store.isPrimary ? null : hostOf(config.lease.advertiseURL)),
-        lagMs: () => (store.isPrimary ? 0 : null),
+        primaryHostname: () => monitor.primary?.hostname ?? null,
+        lagMs: () => monitor.lagMs(),
       },
     });
-    this.fuse = await mount(config.fuse.dir, this.fs, {
+    this.fs = fs;
+    this.fuse = await mount(config.fuse.dir, fs, {
       fsname: 'litefs',
       subtype: 'litefs',
       allowOther: config.fuse.allowOther,
@@ -138,11 +180,27 @@ export class Daemon {
       logger: log.child({ component: 'fuse' }),
       debug: this.opts.fuseDebug,
     });
-    this.fs.attach(this.fuse);
-    log.info({ mountDir: config.fuse.dir, primary: store.isPrimary }, 'mounted');
+    fs.attach(this.fuse);
+    monitor.on('primaryChange', () => fs.primaryChanged());
+    log.info({ mountDir: config.fuse.dir }, 'mounted');
+    monitor.start();
+  }
+
+  /** Resolves when this node is primary or caught up with one (or the signal aborts). */
+  waitReady(signal?: AbortSignal): Promise<boolean> {
+    return this.monitor?.waitReady(signal) ?? Promise.resolve(false);
   }
 
   async stop(): Promise<void> {
+    // Release the lease first: a candidate can take over while we unmount.
+    if (this.monitor !== null) {
+      await this.monitor.stop().catch((err: unknown) => this.log.error({ err }, 'stopping the lease monitor failed'));
+      this.monitor = null;
+    }
+    if (this.api !== null) {
+      await this.api.close().catch((err: unknown) => this.log.error({ err }, 'closing the HTTP server failed'));
+      this.api = null;
+    }
     if (this.fuse !== null) {
       await this.fuse.unmount().catch((err: unknown) => this.log.error({ err }, 'unmount failed'));
       this.fuse = null;
@@ -152,13 +210,5 @@ export class Daemon {
       await this.store.close().catch((err: unknown) => this.log.error({ err }, 'closing the store failed'));
       this.store = null;
     }
-  }
-}
-
-function hostOf(url: string): string {
-  try {
-    return new URL(url).hostname;
-  } catch {
-    return url;
   }
 }

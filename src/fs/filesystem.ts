@@ -410,11 +410,21 @@ export class LiteFS implements FuseFilesystem, CacheInvalidator {
 
   // ------------------------------------------------------ cache invalidation
 
-  databaseChanged(db: string, ranges: readonly ByteRange[] | 'all'): void {
+  async databaseChanged(db: string, ranges: readonly ByteRange[] | 'all'): Promise<void> {
     const ino = this.inodes.peek('database', db);
-    if (ino === undefined || this.mount === null) return;
+    const mount = this.mount;
+    if (ino === undefined || mount === null) return;
     const list = ranges === 'all' ? [{ offset: 0, length: 0 }] : ranges;
-    for (const r of list) this.notify(() => this.mount?.notifyInvalInode(ino, BigInt(r.offset), BigInt(r.length)));
+    // Awaited by the apply (which holds the database write lock, so no
+    // reader can race it); the writes go through the pool, never blocking
+    // the thread that answers READs the kernel may be waiting on.
+    await Promise.all(
+      list.map((r) =>
+        mount.notifyInvalInode(ino, BigInt(r.offset), BigInt(r.length)).catch((err: unknown) => {
+          this.log.warn({ err, db }, 'kernel cache invalidation failed');
+        }),
+      ),
+    );
   }
 
   positionChanged(db: string): void {

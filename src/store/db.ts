@@ -22,7 +22,7 @@ import {
 import { DataFile } from './db-file.js';
 import { DatabaseLockTable } from './db-locks.js';
 import { StoreError } from './errors.js';
-import { isHotJournalHeader } from './journal.js';
+import { isHotJournalHeader, rollbackJournalFile } from './journal.js';
 import type { StoreLayout } from './layout.js';
 import { PageChecksums } from './page-checksums.js';
 import { decodePageSize, isValidPageSize } from './sqlite-header.js';
@@ -41,7 +41,11 @@ export interface ByteRange {
  * about changes it did not see go by (replica applies, recovery, deletes).
  */
 export interface CacheInvalidator {
-  databaseChanged(db: string, ranges: readonly ByteRange[] | 'all'): void;
+  /**
+   * Stale cached pages of the database file. Resolves once the kernel has
+   * dropped them: an apply keeps readers locked out until then.
+   */
+  databaseChanged(db: string, ranges: readonly ByteRange[] | 'all'): Promise<void>;
   /** `-pos` content changed. */
   positionChanged(db: string): void;
   /** Files of this database appeared or disappeared behind the kernel's back. */
@@ -95,7 +99,12 @@ export class DB {
   private dbFile: DataFile | null = null;
   private journalFile: DataFile | null = null;
   private sums: PageChecksums | null = null;
-  private readonly dirty = new Set<number>();
+  /**
+   * Pages written since the last commit, each with its checksum as of that
+   * commit: a page written back unchanged (a rollback restoring it, SQLite
+   * rewriting identical bytes) is left out of the next LTX file.
+   */
+  private readonly dirty = new Map<number, bigint>();
 
   private _pageSize = 0;
   private _pageN = 0;
@@ -242,8 +251,8 @@ export class DB {
       const first = offset / ps + 1;
       for (let i = 0; i < data.length / ps; i++) {
         const pgno = first + i;
+        if (!this.dirty.has(pgno)) this.dirty.set(pgno, sums.get(pgno));
         sums.set(pgno, checksumPage(pgno, data.subarray(i * ps, (i + 1) * ps)));
-        this.dirty.add(pgno);
       }
     });
   }
@@ -390,6 +399,13 @@ export class DB {
     }
     const db = this.requireDatabaseFile();
     const hdr = await db.read(100, 0);
+    if (hdr.length === 0 && this._pos.txid === 0n) {
+      // The first transaction of a new database rolled back after its
+      // journal was synced: SQLite truncated the file back to nothing.
+      this.dirty.clear();
+      this.log.debug({ mode }, 'first transaction rolled back; no LTX file');
+      return false;
+    }
     if (hdr.length < 100) {
       throw new StoreError('ERR_STORE_INVALID_WRITE', `${this.name}: database is ${hdr.length} bytes at commit; no SQLite header`);
     }
@@ -407,7 +423,13 @@ export class DB {
       pgnos = [];
       for (let p = 1; p <= commit; p++) if (p !== lock) pgnos.push(p);
     } else {
-      pgnos = [...this.dirty].filter((p) => p <= commit && p !== lock).sort((a, b) => a - b);
+      // checksumAt() filled every page up to commit, so an unchanged
+      // checksum means the committed bytes are still there.
+      const sums = this.checksums();
+      pgnos = [...this.dirty]
+        .filter(([p, committed]) => p <= commit && p !== lock && sums.get(p) !== committed)
+        .map(([p]) => p)
+        .sort((a, b) => a - b);
     }
     const header = newHeader({
       flags: this.opts.compress ? HEADER_FLAG_COMPRESS_LZ4 : 0,
@@ -447,7 +469,7 @@ export class DB {
   }
 
   /** Pages read back from the database file, contiguous runs in large reads. */
-  private async *readPages(pgnos: readonly number[]): AsyncGenerator<Page> {
+  async *readPages(pgnos: readonly number[]): AsyncGenerator<Page> {
     const ps = this._pageSize;
     const file = this.requireDatabaseFile();
     const perRead = Math.max(1, Math.floor(READ_CHUNK / ps));
@@ -568,7 +590,8 @@ export class DB {
           this._pageSize = header.pageSize;
           this.sums = null;
         }
-        if (this.dbFile === null) this.dbFile = await DataFile.open(this.databasePath, true);
+        const created = this.dbFile === null;
+        if (created) this.dbFile = await DataFile.open(this.databasePath, true);
         const file = this.requireDatabaseFile();
         const sums = this.checksums();
         const ps = header.pageSize;
@@ -596,13 +619,24 @@ export class DB {
           );
         }
         this.dirty.clear();
-        this.invalidator?.databaseChanged(this.name, snapshot ? 'all' : ranges);
+        await this.invalidator?.databaseChanged(this.name, snapshot ? 'all' : ranges);
+        if (created) this.invalidator?.entriesChanged(this.name);
         this.advance(opts.kind ?? 'apply', header, trailer.postApplyChecksum, path);
         return header;
       } finally {
         await dec.destroy();
       }
     });
+  }
+
+  /**
+   * Forgets the position so the next stream connection asks the primary for
+   * a snapshot: used when an apply failed after pages were written, which
+   * leaves the file matching no position.
+   */
+  resetPosition(): void {
+    this._pos = ZERO_POS;
+    this.invalidator?.positionChanged(this.name);
   }
 
   /** Flushes the database file and the LTX directory to disk (after applying). */
@@ -643,6 +677,29 @@ export class DB {
   /** For recovery: direct access to the files without the mutation rules. */
   get files(): { db: DataFile | null; journal: DataFile | null } {
     return { db: this.dbFile, journal: this.journalFile };
+  }
+
+  /**
+   * Rolls back a journal left by a transaction that could not commit (this
+   * node stopped being primary under a writer): the database returns to
+   * its last committed state and the checksums are recomputed from disk.
+   * The caller holds the write lock. Returns whether anything was undone.
+   */
+  async rollbackLeftoverJournal(): Promise<boolean> {
+    return this.mutex.run(async () => {
+      if (this.journalFile === null) return false;
+      const result = await rollbackJournalFile(this.databasePath, this.opts.layout.journalPath(this.name));
+      await this.deleteJournalFile();
+      this.dirty.clear();
+      if (this._pageSize !== 0 && this.dbFile !== null) {
+        const head = await this.dbFile.read(100, 0);
+        const pageCount = head.length >= 100 ? head.readUInt32BE(28) : 0;
+        this.sums = await this.loadChecksums(this._pageSize, pageCount);
+        await this.invalidator?.databaseChanged(this.name, 'all');
+      }
+      this.invalidator?.entriesChanged(this.name);
+      return result.hot;
+    });
   }
 
   /** For recovery: after rolling back and deleting the journal. */

@@ -9,6 +9,7 @@ import { StoreError } from './errors.js';
 import { StoreLayout } from './layout.js';
 import { recoverDatabase } from './recovery.js';
 import { enforceRetention } from './retention.js';
+import { recordNodeID } from './history.js';
 
 export interface StoreOptions {
   dataDir: string;
@@ -78,6 +79,7 @@ export class Store extends EventEmitter<StoreEvents> {
   /** Recovers every database found under data/dbs. */
   async open(): Promise<void> {
     await mkdir(this.layout.dbsDir, { recursive: true });
+    await recordNodeID(this.layout.dataDir, this.nodeIDString);
     const entries = await readdir(this.layout.dbsDir, { withFileTypes: true });
     for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
       if (!entry.isDirectory()) continue;
@@ -130,6 +132,23 @@ export class Store extends EventEmitter<StoreEvents> {
       this.dbs.set(name, db);
     }
     return db;
+  }
+
+  /**
+   * After a role change (LiteFS #229): a writer cut off mid-transaction when
+   * this node stopped being primary leaves a journal and uncommitted pages;
+   * undo them so the database matches its position again.
+   */
+  async recoverAfterRoleChange(): Promise<void> {
+    for (const db of this.dbs.values()) {
+      if (!db.journalExists) continue;
+      const guard = await db.locks.acquireWriteLock({ timeoutMs: 30_000 });
+      try {
+        if (await db.rollbackLeftoverJournal()) this.log.warn({ db: db.name }, 'rolled back a transaction cut off by the role change');
+      } finally {
+        guard.release();
+      }
+    }
   }
 
   async close(): Promise<void> {

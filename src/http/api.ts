@@ -1,0 +1,125 @@
+import { request } from 'undici';
+import { describeError } from '../internal/errors.js';
+import { isLeaseError } from '../lease/index.js';
+import { formatChecksum, formatTXID } from '../ltx/index.js';
+import type { LeaseMonitor } from '../store/lease-monitor.js';
+import type { Store } from '../store/store.js';
+import { sendJSON, sendText, type Route } from './server.js';
+import type { StreamServer } from './stream-server.js';
+
+export interface ApiContext {
+  store: Store;
+  monitor: LeaseMonitor;
+  streams: StreamServer;
+  /** The mount directory, reported by /info as LiteFS does. */
+  mountDir: string;
+}
+
+/** JSON of GET /info: LiteFS's NodeInfo fields, plus what `litefs status` shows. */
+export interface NodeInfo {
+  clusterID: string;
+  isPrimary: boolean;
+  candidate: boolean;
+  path: string;
+  primary: { hostname: string } | null;
+  nodeID: string;
+  hostname: string;
+  advertiseURL: string;
+  ready: boolean;
+  /** ms since the primary was last heard from; null before the first sync. */
+  lagMs: number | null;
+  subscribers: number;
+  databases: { name: string; txid: string; checksum: string; pageSize: number; pageCount: number }[];
+}
+
+export function nodeInfo(ctx: ApiContext): NodeInfo {
+  const { store, monitor } = ctx;
+  const primary = monitor.isPrimary ? { hostname: monitor.leaser.hostname } : monitor.primary === null ? null : { hostname: monitor.primary.hostname };
+  return {
+    clusterID: '',
+    isPrimary: monitor.isPrimary,
+    candidate: monitor.leaser.candidate,
+    path: ctx.mountDir,
+    primary,
+    nodeID: store.nodeIDString,
+    hostname: monitor.leaser.hostname,
+    advertiseURL: monitor.leaser.advertiseURL,
+    ready: monitor.ready,
+    lagMs: monitor.lagMs(),
+    subscribers: ctx.streams.subscriberCount,
+    databases: store
+      .databases()
+      .filter((d) => d.exists || d.pos.txid > 0n)
+      .map((d) => ({
+        name: d.name,
+        txid: formatTXID(d.pos.txid),
+        checksum: formatChecksum(d.pos.postApplyChecksum),
+        pageSize: d.pageSize,
+        pageCount: d.pageN,
+      })),
+  };
+}
+
+/** The node API besides /stream: /info, /handoff, /promote. */
+export function apiRoutes(ctx: ApiContext): Route[] {
+  return [
+    { method: 'POST', path: '/stream', handler: ctx.streams.handle, http2Only: true },
+    { method: 'GET', path: '/info', handler: (_req, res) => sendJSON(res, 200, nodeInfo(ctx)) },
+    {
+      method: 'POST',
+      path: '/handoff',
+      handler: async (_req, res, url) => {
+        const raw = url.searchParams.get('nodeID') ?? '';
+        if (!/^[0-9a-fA-F]{1,16}$/.test(raw)) return sendText(res, 400, 'nodeID must be a 16-digit hex node ID');
+        const nodeID = BigInt(`0x${raw}`);
+        const lease = ctx.monitor.currentLease;
+        if (!ctx.monitor.isPrimary || lease === null) return sendText(res, 503, 'this node is not the primary');
+        if (!ctx.streams.hasSubscriber(nodeID)) return sendText(res, 400, `node ${raw.toUpperCase()} is not a connected replica`);
+        try {
+          await lease.handoff(nodeID, { timeoutMs: 5000 });
+        } catch (err) {
+          if (isLeaseError(err, 'ERR_LEASE_HANDOFF_UNSUPPORTED')) return sendText(res, 409, 'static leases cannot be handed off');
+          return sendText(res, 500, `handoff failed: ${describeError(err)}`);
+        }
+        sendText(res, 200, 'OK');
+      },
+    },
+    {
+      method: 'POST',
+      path: '/promote',
+      handler: async (_req, res) => {
+        const { monitor, store } = ctx;
+        if (!monitor.leaser.candidate) return sendText(res, 409, 'this node is not a lease candidate');
+        if (monitor.isPrimary) return sendText(res, 200, 'already primary');
+        const primary = monitor.primary;
+        if (primary === null) return sendText(res, 500, 'no primary known to hand off from');
+        try {
+          const r = await request(new URL(`/handoff?nodeID=${store.nodeIDString}`, primary.advertiseURL), {
+            method: 'POST',
+            headersTimeout: 10_000,
+            bodyTimeout: 10_000,
+          });
+          const text = await r.body.text();
+          if (r.statusCode !== 200) return sendText(res, 502, `primary refused the handoff (${r.statusCode}): ${text.trim()}`);
+        } catch (err) {
+          return sendText(res, 502, `could not reach the primary: ${describeError(err)}`);
+        }
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            monitor.off('primaryChange', check);
+            resolve();
+          };
+          const check = (): void => {
+            if (monitor.isPrimary) done();
+          };
+          const timer = setTimeout(done, 10_000);
+          monitor.on('primaryChange', check);
+          check();
+        });
+        if (!monitor.isPrimary) return sendText(res, 504, 'the handoff did not complete within 10 s');
+        sendText(res, 200, 'OK');
+      },
+    },
+  ];
+}

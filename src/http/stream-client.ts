@@ -1,0 +1,179 @@
+import { randomBytes } from 'node:crypto';
+import http2 from 'node:http2';
+import { open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describeError } from '../internal/errors.js';
+import type { Logger } from '../internal/log.js';
+import { formatTXID, isSnapshot, ltxFilename, syncDir, verifyLtxFile } from '../ltx/index.js';
+import { isStoreError } from '../store/errors.js';
+import { replaceHistory } from '../store/history.js';
+import type { Store } from '../store/store.js';
+import type { PrimaryInfo } from '../lease/index.js';
+import { FrameReader, encodePosMap, type LTXFrame } from './protocol/index.js';
+
+export type StreamEnd =
+  | { reason: 'end' }
+  | { reason: 'handoff'; leaseID: string }
+  | { reason: 'error'; error: unknown };
+
+export interface ReplicaStreamOptions {
+  store: Store;
+  primary: PrimaryInfo;
+  logger: Logger;
+  signal: AbortSignal;
+  /** Databases to replicate (lease.databases); empty = all. */
+  databases?: readonly string[];
+  /** The initial catch-up is done (READY). */
+  onReady: () => void;
+  /** The primary was heard from (a heartbeat or an LTX file): drives `.lag`. */
+  onContact: (primaryTimeMs: number) => void;
+  /** Longest wait for local SQLite readers before applying a transaction. */
+  applyLockTimeoutMs?: number;
+}
+
+/**
+ * A replica's side of `/stream`: connects to the primary over HTTP/2
+ * cleartext, sends its positions, and applies what comes back until the
+ * stream ends. Every LTX file is written to disk and verified end to end
+ * before it touches the database, so garbage, truncation or a bad checksum
+ * on the wire costs a reconnect, never a database.
+ */
+export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<StreamEnd> {
+  const { store, primary, signal } = opts;
+  const log = opts.logger.child({ component: 'replica', primary: primary.hostname });
+  let session: http2.ClientHttp2Session | null = null;
+  try {
+    session = http2.connect(primary.advertiseURL);
+    session.on('error', () => {}); // surfaced through the request below
+    const s = session;
+    const onAbort = (): void => {
+      s.destroy();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    const positions = new Map(store.databases().filter((d) => d.pos.txid > 0n).map((d) => [d.name, d.pos]));
+    const path = opts.databases !== undefined && opts.databases.length > 0 ? `/stream?filter=${encodeURIComponent(opts.databases.join(','))}` : '/stream';
+    const req = s.request({
+      ':method': 'POST',
+      ':path': path,
+      'litefs-id': store.nodeIDString,
+      'content-type': 'application/octet-stream',
+    });
+    req.end(encodePosMap(positions));
+    const status = await new Promise<number>((resolve, reject) => {
+      req.once('response', (h) => resolve(Number(h[':status'])));
+      req.once('error', reject);
+      req.once('close', () => reject(new Error('stream closed before a response')));
+    });
+    if (status !== 200) {
+      const text = (await readText(req)).trim();
+      throw new Error(`primary answered ${status}: ${text.slice(0, 200)}`);
+    }
+    log.info('connected to primary');
+    const reader = new FrameReader(req);
+    try {
+      for (;;) {
+        const frame = await reader.next();
+        if (frame === null) return { reason: 'end' };
+        switch (frame.type) {
+          case 'ltx':
+            await receiveLTX(frame, opts, log);
+            opts.onContact(Date.now());
+            break;
+          case 'ready':
+            opts.onReady();
+            break;
+          case 'heartbeat':
+            opts.onContact(Number(frame.timestamp));
+            break;
+          case 'end':
+            return { reason: 'end' };
+          case 'handoff':
+            return { reason: 'handoff', leaseID: frame.leaseId };
+          case 'dropdb':
+            log.info({ db: frame.name }, 'ignoring deprecated DROPDB frame');
+            break;
+          case 'hwm':
+            break;
+        }
+      }
+    } finally {
+      await reader.close();
+    }
+  } catch (err) {
+    return { reason: 'error', error: signal.aborted ? new Error('stopped') : err };
+  } finally {
+    session?.destroy();
+  }
+}
+
+/**
+ * Stores one LTX frame as a file (temp name, fsync, verify, rename), then
+ * applies it under the database's write lock so local readers never see
+ * half a transaction.
+ */
+async function receiveLTX(frame: LTXFrame, opts: ReplicaStreamOptions, log: Logger): Promise<void> {
+  const store = opts.store;
+  const db = await store.ensureDB(frame.name);
+  const tmp = join(db.ltxDir, `.recv-${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    for await (const piece of frame.body) {
+      let off = 0;
+      while (off < piece.length) off += (await fh.write(piece, off, piece.length - off)).bytesWritten;
+    }
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  let verified;
+  try {
+    verified = await verifyLtxFile(tmp, { strict: true });
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  const h = verified.header;
+  const final = join(db.ltxDir, ltxFilename(h.minTXID, h.maxTXID));
+  const guard = await db.locks.acquireWriteLock(opts.applyLockTimeoutMs === undefined ? {} : { timeoutMs: opts.applyLockTimeoutMs });
+  try {
+    if (isSnapshot(h)) {
+      await replaceHistory(db, store, h, verified.trailer.postApplyChecksum, log);
+    }
+    await rename(tmp, final);
+    await syncDir(db.ltxDir);
+    try {
+      await db.applyLtx(final);
+    } catch (err) {
+      if (isStoreError(err, 'ERR_STORE_CHECKSUM_MISMATCH')) {
+        // Pages may already be written: the file now matches no position.
+        // Forget ours so the next connection asks for a snapshot.
+        db.resetPosition();
+      }
+      throw err;
+    }
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  } finally {
+    guard.release();
+  }
+  log.debug({ db: frame.name, txid: formatTXID(h.maxTXID), snapshot: isSnapshot(h) }, 'applied');
+}
+
+async function readText(req: http2.ClientHttp2Stream): Promise<string> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of req as AsyncIterable<Buffer>) {
+      parts.push(c);
+      n += c.length;
+      if (n > 4096) break;
+    }
+  } catch (err) {
+    return describeError(err);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}

@@ -1,0 +1,307 @@
+import { open, rm, stat } from 'node:fs/promises';
+import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
+import { describeError, isErrno } from '../internal/errors.js';
+import type { Logger } from '../internal/log.js';
+import { formatPos, verifyLtxFile, type Pos } from '../ltx/index.js';
+import type { DB } from '../store/db.js';
+import { writeSnapshot } from '../store/snapshot.js';
+import type { Store } from '../store/store.js';
+import {
+  ChunkEncoder,
+  encodeControlFrame,
+  encodeLTXFrameHeader,
+  maxPosMapBytes,
+  decodePosMap,
+  type ControlFrame,
+} from './protocol/index.js';
+import { readBody, sendText, type ApiRequest, type ApiResponse } from './server.js';
+
+export interface StreamServerOptions {
+  store: Store;
+  logger: Logger;
+  compress: boolean;
+  /** Longest wait for SQLite writers while copying a snapshot (http.snapshot-timeout). */
+  snapshotTimeoutMs: number;
+  heartbeatIntervalMs?: number;
+}
+
+const ZERO: Pos = { txid: 0n, postApplyChecksum: 0n };
+const FILE_READ = 256 * 1024;
+
+/** One replica connected to this primary's `/stream`. */
+class Subscriber {
+  readonly dirty = new Set<string>();
+  readonly positions = new Map<string, Pos>();
+  handoffLeaseID: string | null = null;
+  handoffDone: { resolve: () => void; reject: (err: unknown) => void } | null = null;
+  keepThroughDemotion = false;
+  closed = false;
+  private waker: (() => void) | null = null;
+
+  constructor(
+    readonly nodeID: bigint,
+    readonly filter: Set<string> | null,
+  ) {}
+
+  wants(db: string): boolean {
+    return this.filter === null || this.filter.has(db);
+  }
+
+  wake(): void {
+    const w = this.waker;
+    this.waker = null;
+    w?.();
+  }
+
+  /** Resolves on wake() or after `ms`; true when woken. */
+  wait(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.waker = null;
+        resolve(false);
+      }, ms);
+      this.waker = () => {
+        clearTimeout(t);
+        resolve(true);
+      };
+    });
+  }
+}
+
+/**
+ * The primary's side of `POST /stream` (LiteFS v0.5 wire format): for each
+ * database, the LTX files that take the replica from its position to ours,
+ * or a snapshot when it is new, too far behind (retention), or diverged
+ * (ahead of us, or same TXID with another checksum, or a pre-apply checksum
+ * that does not match); READY after the first pass; HEARTBEAT every second
+ * while idle; HANDOFF when the lease moves to this replica; END on a clean
+ * end. Commits wake the stream through store events, never by polling.
+ */
+export class StreamServer {
+  private readonly opts: StreamServerOptions;
+  private readonly log: Logger;
+  private readonly subs = new Map<bigint, Subscriber>();
+
+  constructor(opts: StreamServerOptions) {
+    this.opts = opts;
+    this.log = opts.logger.child({ component: 'stream' });
+    opts.store.on('change', (c) => {
+      for (const s of this.subs.values()) {
+        if (s.wants(c.db)) {
+          s.dirty.add(c.db);
+          s.wake();
+        }
+      }
+    });
+    opts.store.on('role', ({ isPrimary }) => {
+      if (isPrimary) return;
+      for (const s of this.subs.values()) {
+        if (!s.keepThroughDemotion) {
+          s.closed = true;
+          s.wake();
+        }
+      }
+    });
+  }
+
+  get subscriberCount(): number {
+    return this.subs.size;
+  }
+
+  hasSubscriber(nodeID: bigint): boolean {
+    return this.subs.has(nodeID);
+  }
+
+  /** Keeps `nodeID`'s stream open while this node steps down for a handoff to it. */
+  prepareHandoff(nodeID: bigint): boolean {
+    const s = this.subs.get(nodeID);
+    if (s === undefined) return false;
+    s.keepThroughDemotion = true;
+    return true;
+  }
+
+  /**
+   * Sends HANDOFF with the lease ID once the replica has been sent every
+   * change; resolves when the frame is written.
+   */
+  handoff(nodeID: bigint, leaseID: string): Promise<void> {
+    const s = this.subs.get(nodeID);
+    if (s === undefined) return Promise.reject(new Error(`node ${hexID(nodeID)} is not connected`));
+    return new Promise((resolve, reject) => {
+      s.handoffLeaseID = leaseID;
+      s.handoffDone = { resolve, reject };
+      s.wake();
+    });
+  }
+
+  handle = async (req: ApiRequest, res: ApiResponse, url: URL): Promise<void> => {
+    const store = this.opts.store;
+    const idHeader = req.headers['litefs-id'];
+    const nodeID = typeof idHeader === 'string' && /^[0-9a-fA-F]{1,16}$/.test(idHeader) ? BigInt(`0x${idHeader}`) : null;
+    if (nodeID === null) return sendText(res, 400, 'missing or invalid Litefs-Id header');
+    if (nodeID === store.nodeID) return sendText(res, 400, 'cannot connect to self');
+    if (!store.isPrimary) return sendText(res, 503, 'this node is not the primary');
+    if (this.subs.has(nodeID)) return sendText(res, 409, `node ${hexID(nodeID)} already has a stream`);
+
+    let posMap: Map<string, Pos>;
+    try {
+      posMap = decodePosMap(await readBody(req, maxPosMapBytes()));
+    } catch (err) {
+      return sendText(res, 400, `invalid position map: ${describeError(err)}`);
+    }
+    const filterParam = url.searchParams.get('filter');
+    const filter = filterParam === null || filterParam === '' ? null : new Set(filterParam.split(','));
+    const sub = new Subscriber(nodeID, filter);
+    for (const [name, pos] of posMap) sub.positions.set(name, pos);
+    for (const name of posMap.keys()) if (sub.wants(name)) sub.dirty.add(name);
+    for (const db of store.databases()) if (sub.wants(db.name)) sub.dirty.add(db.name);
+
+    const stream = (res as Http2ServerResponse).stream as ServerHttp2Stream;
+    this.subs.set(nodeID, sub);
+    stream.once('close', () => {
+      sub.closed = true;
+      sub.wake();
+    });
+    // Headers go out now: the replica waits for them before reading frames.
+    (res as Http2ServerResponse).writeHead(200, { 'Content-Type': 'application/octet-stream' });
+    const log = this.log.child({ replica: hexID(nodeID) });
+    log.info({ databases: posMap.size }, 'replica connected');
+    try {
+      await this.serve(sub, stream, log);
+    } catch (err) {
+      if (!sub.closed) log.warn({ err }, `stream ended: ${describeError(err)}`);
+      sub.handoffDone?.reject(err);
+    } finally {
+      this.subs.delete(nodeID);
+      if (!stream.destroyed) stream.end();
+      log.info('replica disconnected');
+    }
+    void (req as Http2ServerRequest);
+  };
+
+  private async serve(sub: Subscriber, stream: ServerHttp2Stream, log: Logger): Promise<void> {
+    const write = async (buf: Buffer): Promise<void> => {
+      if (sub.closed || stream.destroyed) throw new Error('stream closed');
+      if (!stream.write(buf)) await drained(stream);
+    };
+    const control = (f: ControlFrame): Promise<void> => write(encodeControlFrame(f));
+    const heartbeat = (): Promise<void> => control({ type: 'heartbeat', timestamp: BigInt(Date.now()) });
+    const interval = this.opts.heartbeatIntervalMs ?? 1000;
+    let first = true;
+    while (!sub.closed) {
+      const names = [...sub.dirty].sort();
+      sub.dirty.clear();
+      for (const name of names) {
+        if (sub.closed) break;
+        await this.streamDB(sub, name, write, log);
+      }
+      if (first) {
+        first = false;
+        await control({ type: 'ready' });
+        await heartbeat();
+      }
+      if (sub.handoffLeaseID !== null && sub.dirty.size === 0) {
+        await control({ type: 'handoff', leaseId: sub.handoffLeaseID });
+        sub.handoffDone?.resolve();
+        log.info('handed the lease off');
+        return;
+      }
+      if (sub.dirty.size > 0) continue;
+      const woken = await sub.wait(interval);
+      if (!woken && !sub.closed && sub.dirty.size === 0) await heartbeat();
+    }
+    if (!stream.destroyed) await control({ type: 'end' }).catch(() => {});
+  }
+
+  /** Brings one database of the replica up to this node's position. */
+  private async streamDB(sub: Subscriber, name: string, write: (b: Buffer) => Promise<void>, log: Logger): Promise<void> {
+    const db = this.opts.store.db(name);
+    if (db === undefined) return;
+    for (let rounds = 0; rounds < 1_000_000 && !sub.closed; rounds++) {
+      const ours = db.pos;
+      let theirs = sub.positions.get(name) ?? ZERO;
+      if (ours.txid === 0n) return;
+      if (theirs.txid > ours.txid || (theirs.txid === ours.txid && theirs.postApplyChecksum !== ours.postApplyChecksum)) {
+        log.warn({ db: name, replica: formatPos(theirs), primary: formatPos(ours) }, 'replica diverged from this primary; sending a snapshot');
+        theirs = ZERO;
+      }
+      if (theirs.txid === ours.txid) return;
+      const next = theirs.txid === 0n ? null : await this.sendIncremental(db, theirs, write);
+      const pos = next ?? (await this.sendSnapshot(db, write, log));
+      sub.positions.set(name, pos);
+    }
+  }
+
+  /** Sends `<txid+1>-<txid+1>.ltx` if it exists and follows on; null → a snapshot is needed. */
+  private async sendIncremental(db: DB, from: Pos, write: (b: Buffer) => Promise<void>): Promise<Pos | null> {
+    const txid = from.txid + 1n;
+    const path = this.opts.store.layout.ltxPath(db.name, txid, txid);
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return null; // removed by retention
+      throw err;
+    }
+    try {
+      const v = await verifyLtxFile(fh);
+      if (v.header.preApplyChecksum !== from.postApplyChecksum) return null;
+      await this.sendFile(db.name, fh, v.size, write);
+      return { txid: v.header.maxTXID, postApplyChecksum: v.trailer.postApplyChecksum };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async sendSnapshot(db: DB, write: (b: Buffer) => Promise<void>, log: Logger): Promise<Pos> {
+    const started = Date.now();
+    const snap = await writeSnapshot(db, {
+      compress: this.opts.compress,
+      nodeID: this.opts.store.nodeID,
+      lockTimeoutMs: this.opts.snapshotTimeoutMs,
+    });
+    try {
+      const fh = await open(snap.path, 'r');
+      try {
+        await this.sendFile(db.name, fh, (await stat(snap.path)).size, write);
+      } finally {
+        await fh.close();
+      }
+    } finally {
+      await rm(snap.path, { force: true });
+    }
+    log.info({ db: db.name, txid: snap.header.maxTXID.toString(16), pages: snap.header.commit, ms: Date.now() - started }, 'sent snapshot');
+    return { txid: snap.header.maxTXID, postApplyChecksum: snap.trailer.postApplyChecksum };
+  }
+
+  private async sendFile(name: string, fh: import('node:fs/promises').FileHandle, size: number, write: (b: Buffer) => Promise<void>): Promise<void> {
+    await write(encodeLTXFrameHeader(name, BigInt(size)));
+    const enc = new ChunkEncoder();
+    const buf = Buffer.allocUnsafe(FILE_READ);
+    let off = 0;
+    while (off < size) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(FILE_READ, size - off), off);
+      if (bytesRead === 0) throw new Error(`${name}: LTX file shorter than ${size} bytes`);
+      off += bytesRead;
+      for (const out of enc.push(Buffer.from(buf.subarray(0, bytesRead)))) await write(out);
+    }
+    await write(enc.end());
+  }
+}
+
+/** Resolves when the stream can take more data, or is gone. */
+function drained(stream: ServerHttp2Stream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}
+
+function hexID(id: bigint): string {
+  return id.toString(16).toUpperCase().padStart(16, '0');
+}

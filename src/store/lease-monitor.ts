@@ -1,0 +1,330 @@
+import { EventEmitter } from 'node:events';
+import { describeError } from '../internal/errors.js';
+import type { Logger } from '../internal/log.js';
+import { isLeaseError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
+import type { Store } from './store.js';
+
+/** How a replica's stream to the primary ended. */
+export type ReplicaEnd =
+  | { reason: 'end' }
+  | { reason: 'handoff'; leaseID: string }
+  | { reason: 'error'; error: unknown };
+
+export interface ReplicaHooks {
+  onReady(): void;
+  onContact(primaryTimeMs: number): void;
+}
+
+export interface LeaseMonitorOptions {
+  store: Store;
+  leaser: Leaser;
+  logger: Logger;
+  /** Pause before re-reading the lease after a failure (lease.reconnect-delay). */
+  reconnectDelayMs: number;
+  /** Follows the primary's stream until it ends (the HTTP stream client). */
+  connect(primary: PrimaryInfo, signal: AbortSignal, hooks: ReplicaHooks): Promise<ReplicaEnd>;
+  /** Keeps the target's stream alive through the step-down (the stream server). */
+  prepareHandoff(nodeID: bigint): boolean;
+  /** Sends the lease ID to the target once it has every change (the stream server). */
+  handoffTo(nodeID: bigint, leaseID: string): Promise<void>;
+  /** A replica drops a silent primary after this long without a heartbeat. */
+  primaryTimeoutMs?: number;
+}
+
+export interface MonitorEvents {
+  /** This node's role or the primary it follows changed. */
+  primaryChange: [{ isPrimary: boolean; primary: PrimaryInfo | null }];
+  /** Primary, or replica caught up: the node can serve its apps (exec, proxy). */
+  ready: [];
+}
+
+const MIN_RETRY_MS = 100;
+
+/**
+ * Decides, again and again, what this node is (LiteFS `Store.monitorLease`):
+ * with a primary somewhere, follow it as a replica; with none, try to
+ * become it when this node is a candidate; while primary, renew the lease
+ * every TTL/2 and step down the moment it cannot be trusted, or hand it to
+ * a replica that asked for it.
+ */
+export class LeaseMonitor extends EventEmitter<MonitorEvents> {
+  private readonly opts: LeaseMonitorOptions;
+  private readonly log: Logger;
+  private readonly stopper = new AbortController();
+  private loop: Promise<void> | null = null;
+  private lease: Lease | null = null;
+  private handoffLease: string | null = null;
+  private _primary: PrimaryInfo | null = null;
+  private _ready = false;
+  private lastContact: number | null = null;
+  private _isPrimary = false;
+
+  constructor(opts: LeaseMonitorOptions) {
+    super();
+    this.opts = opts;
+    this.log = opts.logger.child({ component: 'lease' });
+  }
+
+  get isPrimary(): boolean {
+    return this._isPrimary;
+  }
+
+  /** The primary this replica follows while connected; null otherwise. */
+  get primary(): PrimaryInfo | null {
+    return this._primary;
+  }
+
+  get ready(): boolean {
+    return this._ready;
+  }
+
+  get currentLease(): Lease | null {
+    return this.lease;
+  }
+
+  get leaser(): Leaser {
+    return this.opts.leaser;
+  }
+
+  /** ms since the primary was last heard from; 0 on the primary; null before the first sync. */
+  lagMs(): number | null {
+    if (this._isPrimary) return 0;
+    if (this.lastContact === null) return null;
+    return Math.max(0, Date.now() - this.lastContact);
+  }
+
+  start(): void {
+    this.loop ??= this.run().catch((err: unknown) => this.log.error({ err }, 'lease loop failed'));
+  }
+
+  /** Waits until primary or caught up with a primary, or the signal aborts. */
+  waitReady(signal?: AbortSignal): Promise<boolean> {
+    if (this._ready) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const onReady = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(true);
+      };
+      const onAbort = (): void => {
+        this.off('ready', onReady);
+        resolve(false);
+      };
+      this.once('ready', onReady);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Releases the lease (a candidate takes over at once) and stops following. */
+  async stop(): Promise<void> {
+    this.stopper.abort(new Error('stopping'));
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.stopper.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      let failed = false;
+      try {
+        if (this.handoffLease !== null) {
+          const id = this.handoffLease;
+          this.handoffLease = null;
+          try {
+            const lease = await this.opts.leaser.acquireExisting(id, { signal });
+            this.log.info('took over the lease handed to this node');
+            await this.runPrimary(lease);
+            continue;
+          } catch (err) {
+            this.log.warn({ err }, `could not take the handed-off lease: ${describeError(err)}`);
+          }
+        }
+        let primary: PrimaryInfo | null = null;
+        try {
+          primary = await this.opts.leaser.primaryInfo({ signal });
+        } catch (err) {
+          if (!isLeaseError(err, 'ERR_LEASE_NO_PRIMARY')) throw err;
+        }
+        if (primary === null) {
+          if (this.opts.leaser.candidate) {
+            try {
+              const lease = await this.opts.leaser.acquire({ signal });
+              await this.runPrimary(lease);
+              failures = 0;
+              continue;
+            } catch (err) {
+              if (!isLeaseError(err, 'ERR_LEASE_PRIMARY_EXISTS')) throw err;
+            }
+          }
+          failed = true;
+        } else {
+          const end = await this.runReplica(primary);
+          if (end.reason === 'handoff') {
+            this.handoffLease = end.leaseID;
+            failures = 0;
+            continue;
+          }
+          if (end.reason === 'error') {
+            failed = true;
+            if (!signal.aborted) this.log.warn({ primary: primary.hostname }, `replication stream failed: ${describeError(end.error)}`);
+          } else {
+            failures = 0;
+          }
+        }
+      } catch (err) {
+        if (signal.aborted) break;
+        failed = true;
+        this.log.warn({ err }, `lease check failed: ${describeError(err)}`);
+      }
+      if (signal.aborted) break;
+      failures = failed ? failures + 1 : 0;
+      const delay = Math.min(this.opts.reconnectDelayMs, MIN_RETRY_MS * 2 ** Math.min(failures, 10));
+      await this.pause(delay);
+    }
+  }
+
+  /**
+   * Sleeps, but wakes early when the lease key changes, so a replica
+   * notices a failed primary's lease expiring without waiting a full delay.
+   */
+  private async pause(ms: number): Promise<void> {
+    const ac = new AbortController();
+    const signal = AbortSignal.any([ac.signal, this.stopper.signal]);
+    const timer = new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      signal.addEventListener('abort', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    const watch = (async () => {
+      try {
+        let first = true;
+        for await (const _ of this.opts.leaser.watchPrimary({ signal })) {
+          if (!first) return;
+          first = false;
+        }
+      } catch {
+        /* the timer decides */
+      }
+    })();
+    await Promise.race([timer, watch]);
+    ac.abort();
+  }
+
+  private async runPrimary(lease: Lease): Promise<void> {
+    const signal = this.stopper.signal;
+    this.lease = lease;
+    this._isPrimary = true;
+    this._primary = null;
+    this.opts.store.setPrimary(true);
+    this.log.info({ lease: lease.id || 'static' }, 'this node is now the primary');
+    this.emit('primaryChange', { isPrimary: true, primary: null });
+    this.setReady();
+    const inner = new AbortController();
+    const both = AbortSignal.any([signal, inner.signal]);
+    let handedOff = false;
+    try {
+      const renewal = runRenewLoop(lease, { signal: both, logger: this.log });
+      const handoff = lease.nextHandoff({ signal: both }).then(
+        (nodeID) => ({ nodeID }),
+        () => null,
+      );
+      const first = await Promise.race([renewal.then((r) => ({ renewal: r })), handoff.then((h) => ({ handoff: h }))]);
+      if ('handoff' in first && first.handoff !== null) {
+        handedOff = await this.handOff(lease, first.handoff.nodeID);
+      } else if ('renewal' in first && first.renewal.reason === 'expired') {
+        this.log.error({ err: first.renewal.error }, 'lost the lease; stepping down');
+      }
+    } finally {
+      inner.abort();
+      this.lease = null;
+      this._isPrimary = false;
+      this.opts.store.setPrimary(false);
+      this._ready = false;
+      this.lastContact = null;
+      if (!handedOff) await lease.close().catch((err: unknown) => this.log.warn({ err }, 'releasing the lease failed'));
+      this.emit('primaryChange', { isPrimary: false, primary: null });
+      await this.opts.store.recoverAfterRoleChange().catch((err: unknown) => this.log.error({ err }, 'recovery after stepping down failed'));
+    }
+  }
+
+  /** Steps down and passes the lease to `nodeID`; false if that failed (the lease is then released). */
+  private async handOff(lease: Lease, nodeID: bigint): Promise<boolean> {
+    const target = nodeID.toString(16).toUpperCase().padStart(16, '0');
+    if (!this.opts.prepareHandoff(nodeID)) {
+      this.log.warn({ target }, 'handoff target is not connected');
+      return false;
+    }
+    // No write may land after the target's last catch-up: stop writing first.
+    this._isPrimary = false;
+    this.opts.store.setPrimary(false);
+    try {
+      await lease.renew();
+      await withTimeout(this.opts.handoffTo(nodeID, lease.id), 5000, 'sending the handoff');
+      this.log.info({ target }, 'handed the lease off');
+      return true;
+    } catch (err) {
+      this.log.error({ err, target }, `handoff failed: ${describeError(err)}`);
+      return false;
+    }
+  }
+
+  private async runReplica(primary: PrimaryInfo): Promise<ReplicaEnd> {
+    const signal = this.stopper.signal;
+    const ac = new AbortController();
+    const both = AbortSignal.any([signal, ac.signal]);
+    this._primary = primary;
+    this.lastContact = null;
+    this.emit('primaryChange', { isPrimary: false, primary });
+    const timeout = this.opts.primaryTimeoutMs ?? 10_000;
+    let watchdog: NodeJS.Timeout | null = null;
+    const arm = (): void => {
+      if (watchdog !== null) clearTimeout(watchdog);
+      watchdog = setTimeout(() => ac.abort(new Error(`no word from the primary for ${timeout} ms`)), timeout);
+      watchdog.unref();
+    };
+    arm();
+    try {
+      return await this.opts.connect(primary, both, {
+        onReady: () => {
+          this.lastContact = Date.now();
+          this.setReady();
+        },
+        onContact: () => {
+          // Our own clock: the primary's may be skewed; the lag is how long
+          // since we last heard from it.
+          this.lastContact = Date.now();
+          arm();
+        },
+      });
+    } finally {
+      if (watchdog !== null) clearTimeout(watchdog);
+      // `ready` stays latched and `.lag` keeps growing from the last contact
+      // while we reconnect: the data is still there, only getting older.
+      this._primary = null;
+      this.emit('primaryChange', { isPrimary: false, primary: null });
+    }
+  }
+
+  private setReady(): void {
+    if (this._ready) return;
+    this._ready = true;
+    this.emit('ready');
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
