@@ -4,7 +4,10 @@ import { isLeaseError } from '../lease/index.js';
 import { formatChecksum, formatTXID } from '../ltx/index.js';
 import type { LeaseMonitor } from '../store/lease-monitor.js';
 import type { Store } from '../store/store.js';
+import { eventsRoutes } from './events.js';
+import { metricsRoutes } from './metrics.js';
 import { sendJSON, sendText, type Route } from './server.js';
+import { transferRoutes } from './transfer.js';
 import type { StreamServer } from './stream-server.js';
 
 export interface ApiContext {
@@ -63,6 +66,9 @@ export function nodeInfo(ctx: ApiContext): NodeInfo {
 /** The node API besides /stream: /info, /handoff, /promote. */
 export function apiRoutes(ctx: ApiContext): Route[] {
   return [
+    ...metricsRoutes(ctx),
+    ...eventsRoutes(ctx),
+    ...transferRoutes(ctx),
     { method: 'POST', path: '/stream', handler: ctx.streams.handle, http2Only: true },
     { method: 'GET', path: '/info', handler: (_req, res) => sendJSON(res, 200, nodeInfo(ctx)) },
     {
