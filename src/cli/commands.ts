@@ -21,6 +21,14 @@ const commands: Record<string, CommandEntry> = {
     summary: 'mount the LiteFS filesystem and serve it in the foreground',
     load: async () => (await import('./mount.js')).mountCommand,
   },
+  status: {
+    summary: "show this node's role, primary, lag and database positions",
+    load: async () => (await import('./status.js')).statusCommand,
+  },
+  run: {
+    summary: 'run a command once the node is ready, passing signals on',
+    load: async () => (await import('./run.js')).runCommand,
+  },
   ltx: {
     summary: 'inspect, verify and apply LTX files',
     load: async () => (await import('./ltx.js')).ltxCommand,

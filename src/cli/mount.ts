@@ -8,15 +8,26 @@ import { apiRoutes } from '../http/api.js';
 import { ApiServer } from '../http/server.js';
 import { runReplicaStream } from '../http/stream-client.js';
 import { StreamServer } from '../http/stream-server.js';
+import { NodeProxyBackend } from '../http/proxy-backend.js';
+import { createProxyServer, type ProxyServer } from '../http/proxy/index.js';
+import { parseHostPort } from '../config/index.js';
 import { createLeaser } from '../lease/index.js';
 import { LeaseMonitor } from '../store/lease-monitor.js';
 import { Store } from '../store/store.js';
+import { normalizeFlags } from './args.js';
+import { exitCodeOf, forwardSignals, startChild } from './child.js';
 import type { Command } from './commands.js';
 
-const USAGE = `usage: litefs mount [-config PATH] [-no-expand-env] [-skip-unmount] [-fuse.debug] [-debug]
+const USAGE = `usage: litefs mount [-config PATH] [-no-expand-env] [-skip-unmount] [-fuse.debug] [-debug] [-- CMD [ARGS...]]
 
 Mounts the LiteFS filesystem described by the config file and serves it in
 the foreground until SIGINT or SIGTERM, then unmounts cleanly.
+
+With exec entries in the config, or a command after --, the application is
+started once this node is ready (primary, or a replica caught up with the
+primary): every entry but the last must exit 0 first (migrations); the last
+runs for as long as the mount does, receives SIGINT/SIGTERM, and its exit
+code becomes litefs's.
 
   -config PATH      config file (default: ./litefs.yml, ~/litefs.yml, /etc/litefs.yml)
   -no-expand-env    do not expand \${VAR} references in the config
@@ -38,9 +49,10 @@ export const mountCommand: Command = async (argv) => {
         debug: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
-      allowPositionals: false,
+      allowPositionals: true,
       strict: true,
     });
+    if (args.positionals.length > 0 && !argv.includes('--')) throw new Error(`unexpected argument ${args.positionals[0]!}`);
   } catch (err) {
     process.stderr.write(`litefs mount: ${describeError(err)}\n${USAGE}`);
     return 2;
@@ -50,7 +62,11 @@ export const mountCommand: Command = async (argv) => {
     return 0;
   }
   const config = await loadConfig(args.values.config ?? null, { expandEnv: !args.values['no-expand-env'] });
-  const logger = createLogger({ level: args.values.debug || config.log.debug ? 'debug' : config.log.level });
+  const logger = createLogger({
+    level: args.values.debug || config.log.debug ? 'debug' : config.log.level,
+    format: 'json',
+    timestamp: config.log.timestamp,
+  });
   const daemon = new Daemon(config, logger, {
     skipUnmount: args.values['skip-unmount'],
     fuseDebug: args.values['fuse.debug'] || config.fuse.debug,
@@ -64,17 +80,60 @@ export const mountCommand: Command = async (argv) => {
     process.stderr.write(`litefs mount: ${describeError(err)}\n`);
     return 1;
   }
-  const signal = await waitForSignal();
-  logger.info({ signal }, 'shutting down');
+  const stop = new AbortController();
+  const signalled = waitForSignal().then((sig) => {
+    stop.abort();
+    return sig;
+  });
+  const commands: ExecCommand[] =
+    args.positionals.length > 0
+      ? [{ cmd: args.positionals }]
+      : config.exec.filter((e) => !e.ifCandidate || config.lease.candidate).map((e) => ({ cmd: e.cmd }));
+  let code = 0;
+  if (commands.length === 0) {
+    logger.info({ signal: await signalled }, 'shutting down');
+  } else {
+    code = await runExec(daemon, commands, config.skipSync, stop.signal, logger);
+    if (stop.signal.aborted) logger.info('shutting down after the application stopped');
+  }
   await daemon.stop();
   logger.info('stopped');
   logger.flush();
-  return 0;
+  return code;
 };
 
-/** LiteFS flags are Go-style (`-config`); accept both `-flag` and `--flag`. */
-function normalizeFlags(argv: string[]): string[] {
-  return argv.map((a) => (/^-[a-z][a-z.-]+(=.*)?$/.test(a) ? `-${a}` : a));
+interface ExecCommand {
+  cmd: string | string[];
+}
+
+/**
+ * LiteFS's exec: wait until the node is ready, run every command but the
+ * last to completion (stopping at the first failure), then supervise the
+ * last one. Returns the exit code litefs should exit with.
+ */
+async function runExec(daemon: Daemon, commands: ExecCommand[], skipSync: boolean, signal: AbortSignal, log: Logger): Promise<number> {
+  if (!skipSync) {
+    log.info('waiting until this node is ready before starting the application');
+    if (!(await daemon.waitReady(signal))) return 0;
+  }
+  for (const [i, c] of commands.entries()) {
+    const last = i === commands.length - 1;
+    log.info({ cmd: c.cmd }, last ? 'starting the application' : 'running');
+    const child = startChild(c.cmd);
+    const stopForwarding = forwardSignals(child);
+    const code = await exitCodeOf(child);
+    stopForwarding();
+    if (last) {
+      log.info({ code }, 'the application exited');
+      return code;
+    }
+    if (code !== 0) {
+      log.error({ cmd: c.cmd, code }, 'exec command failed; not starting the rest');
+      return code;
+    }
+    if (signal.aborted) return 0;
+  }
+  return 0;
 }
 
 function waitForSignal(): Promise<NodeJS.Signals> {
@@ -105,6 +164,8 @@ export class Daemon {
   private fuse: FuseMount | null = null;
   private api: ApiServer | null = null;
   private monitor: LeaseMonitor | null = null;
+  private proxy: ProxyServer | null = null;
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly config: Config,
@@ -158,7 +219,7 @@ export class Daemon {
       port: config.http.port,
       logger: log,
       nodeID: store.nodeIDString,
-      routes: apiRoutes({ store, monitor, streams, mountDir: config.fuse.dir }),
+      routes: apiRoutes({ store, monitor, streams, mountDir: config.fuse.dir, proxyURL: advertisedProxyURL(config) }),
     });
     await this.api.listen();
     log.info({ addr: config.http.addr, port: this.api.address().port }, 'http: listening');
@@ -184,6 +245,18 @@ export class Daemon {
     monitor.on('primaryChange', () => fs.primaryChanged());
     log.info({ mountDir: config.fuse.dir }, 'mounted');
     monitor.start();
+    if (config.proxy.enabled) {
+      // As LiteFS: the proxy starts once the node is ready, so a replica
+      // never serves reads from a database it has not caught up on yet.
+      const backend = new NodeProxyBackend(store, monitor, config.proxy.addr, log);
+      void monitor.waitReady(this.stopping.signal).then(async (ready) => {
+        if (!ready) return;
+        const proxy = createProxyServer(config.proxy, backend, { logger: log.child({ component: 'proxy' }) });
+        await proxy.listen();
+        this.proxy = proxy;
+        log.info({ addr: config.proxy.addr, target: config.proxy.target }, 'proxy: listening');
+      }).catch((err: unknown) => log.error({ err }, `proxy failed to start: ${describeError(err)}`));
+    }
   }
 
   /** Resolves when this node is primary or caught up with one (or the signal aborts). */
@@ -192,6 +265,11 @@ export class Daemon {
   }
 
   async stop(): Promise<void> {
+    this.stopping.abort();
+    if (this.proxy !== null) {
+      await this.proxy.close().catch((err: unknown) => this.log.error({ err }, 'closing the proxy failed'));
+      this.proxy = null;
+    }
     // Release the lease first: a candidate can take over while we unmount.
     if (this.monitor !== null) {
       await this.monitor.stop().catch((err: unknown) => this.log.error({ err }, 'stopping the lease monitor failed'));
@@ -211,4 +289,20 @@ export class Daemon {
       this.store = null;
     }
   }
+}
+
+/** How other nodes reach this node's proxy: proxy.addr's port on the advertised host. */
+function advertisedProxyURL(config: Config): string | null {
+  if (!config.proxy.enabled) return null;
+  const addr = parseHostPort(config.proxy.addr);
+  if (addr === undefined || addr.port === 0) return null;
+  let host = addr.host;
+  if (host === '' || host === '0.0.0.0' || host === '::') {
+    try {
+      host = new URL(config.lease.advertiseURL).hostname;
+    } catch {
+      host = config.lease.hostname;
+    }
+  }
+  return `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
 }

@@ -16,6 +16,8 @@ export interface ApiContext {
   streams: StreamServer;
   /** The mount directory, reported by /info as LiteFS does. */
   mountDir: string;
+  /** How other nodes reach this node's HTTP proxy (null: no proxy). */
+  proxyURL: string | null;
 }
 
 /** JSON of GET /info: LiteFS's NodeInfo fields, plus what `litefs status` shows. */
@@ -32,6 +34,8 @@ export interface NodeInfo {
   /** ms since the primary was last heard from; null before the first sync. */
   lagMs: number | null;
   subscribers: number;
+  /** This node's HTTP proxy, for replicas forwarding writes here; null without one. */
+  proxyURL: string | null;
   databases: { name: string; txid: string; checksum: string; pageSize: number; pageCount: number }[];
 }
 
@@ -50,6 +54,7 @@ export function nodeInfo(ctx: ApiContext): NodeInfo {
     ready: monitor.ready,
     lagMs: monitor.lagMs(),
     subscribers: ctx.streams.subscriberCount,
+    proxyURL: ctx.proxyURL,
     databases: store
       .databases()
       .filter((d) => d.exists || d.pos.txid > 0n)

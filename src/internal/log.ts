@@ -1,4 +1,4 @@
-import { pino } from 'pino';
+import { pino, type DestinationStream } from 'pino';
 
 /**
  * The logging surface every module depends on. It is the subset of pino's
@@ -31,17 +31,22 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface LoggerOptions {
   level?: LogLevel;
+  /** json (default): one JSON object per line; text: `level msg key=value…` for humans. */
+  format?: 'json' | 'text';
+  /** Prefix text lines with a timestamp (JSON lines always carry `time`). */
+  timestamp?: boolean;
   /** Defaults to stderr so stdout stays free for command output. */
   fd?: number;
 }
 
 /**
  * Creates the process logger. Writes are asynchronous (sonic-boom) so a log
- * line never stalls the thread that answers FUSE requests; `flushLogger`
- * must run before a deliberate exit.
+ * line never stalls the thread that answers FUSE requests; `flush` must run
+ * before a deliberate exit.
  */
 export function createLogger(opts: LoggerOptions = {}): Logger & { flush(): void } {
   const dest = pino.destination({ fd: opts.fd ?? 2, sync: false });
+  const stream: DestinationStream = opts.format === 'text' ? new TextStream(dest, opts.timestamp ?? false) : dest;
   return pino(
     {
       level: opts.level ?? 'info',
@@ -49,6 +54,44 @@ export function createLogger(opts: LoggerOptions = {}): Logger & { flush(): void
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label: string) => ({ level: label }) },
     },
-    dest,
+    stream,
   );
+}
+
+/** Re-renders pino's JSON lines as `[time] LEVEL msg key=value …`. */
+class TextStream implements DestinationStream {
+  constructor(
+    private readonly out: DestinationStream & { flushSync?(): void },
+    private readonly withTime: boolean,
+  ) {}
+
+  write(line: string): void {
+    this.out.write(formatText(line, this.withTime));
+  }
+
+  flushSync(): void {
+    this.out.flushSync?.();
+  }
+}
+
+export function formatText(line: string, withTime: boolean): string {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const { time, level, msg, ...rest } = rec;
+  const parts: string[] = [];
+  if (withTime && typeof time === 'string') parts.push(time);
+  parts.push(String(level ?? 'info').toUpperCase().padEnd(5));
+  if (typeof msg === 'string') parts.push(msg);
+  for (const [k, v] of Object.entries(rest)) parts.push(`${k}=${fieldText(v)}`);
+  return `${parts.join(' ')}\n`;
+}
+
+function fieldText(v: unknown): string {
+  if (typeof v === 'string') return /[\s"=]/.test(v) || v === '' ? JSON.stringify(v) : v;
+  if (typeof v === 'object' && v !== null && 'message' in v) return JSON.stringify((v as { message: unknown }).message);
+  return JSON.stringify(v);
 }

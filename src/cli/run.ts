@@ -1,0 +1,80 @@
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { describeError } from '../internal/errors.js';
+import { DEFAULT_API_URL, normalizeFlags } from './args.js';
+import { exitCodeOf, forwardSignals, startChild } from './child.js';
+import type { Command } from './commands.js';
+import { fetchInfo } from './status.js';
+
+const USAGE = `usage: litefs run [-url URL] [-promote] [-if-candidate] [-timeout DURATION] -- CMD [ARGS...]
+
+Runs CMD once the local node is ready (primary, or a replica caught up
+with the primary), passes signals on to it, and exits with its exit code.
+
+  -url URL         the node's API (default ${DEFAULT_API_URL})
+  -promote         make this node the primary first (handoff from the current one)
+  -if-candidate    run CMD only if this node is a lease candidate (else exit 0)
+  -timeout SECS    how long to wait for the node to be ready (default 60)
+`;
+
+export const runCommand: Command = async (argv) => {
+  let args;
+  try {
+    args = parseArgs({
+      args: normalizeFlags(argv),
+      options: {
+        url: { type: 'string', default: DEFAULT_API_URL },
+        promote: { type: 'boolean', default: false },
+        'if-candidate': { type: 'boolean', default: false },
+        timeout: { type: 'string', default: '60' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    process.stderr.write(`litefs run: ${describeError(err)}\n${USAGE}`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const cmd = args.positionals;
+  const timeoutSec = Number(args.values.timeout);
+  if (cmd.length === 0 || !Number.isFinite(timeoutSec) || timeoutSec <= 0) {
+    process.stderr.write(`litefs run: ${cmd.length === 0 ? 'no command given after --' : `invalid -timeout ${args.values.timeout}`}\n${USAGE}`);
+    return 2;
+  }
+  const url = args.values.url;
+  try {
+    const info = await fetchInfo(url);
+    if (args.values['if-candidate'] && !info.candidate) return 0;
+    if (args.values.promote && !info.isPrimary) {
+      const res = await request(new URL('/promote', url), { method: 'POST', headersTimeout: 20_000, bodyTimeout: 20_000 });
+      const text = (await res.body.text()).trim();
+      if (res.statusCode !== 200) throw new Error(`promotion failed (${res.statusCode}): ${text}`);
+    }
+    await waitReady(url, timeoutSec * 1000);
+  } catch (err) {
+    process.stderr.write(`litefs run: ${describeError(err)}\n`);
+    return 1;
+  }
+  const child = startChild(cmd);
+  const stop = forwardSignals(child);
+  try {
+    return await exitCodeOf(child);
+  } finally {
+    stop();
+  }
+};
+
+async function waitReady(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = await fetchInfo(url);
+    if (info.ready) return;
+    if (Date.now() >= deadline) throw new Error(`the node at ${url} was not ready within ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

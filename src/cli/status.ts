@@ -1,0 +1,85 @@
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { describeError } from '../internal/errors.js';
+import type { NodeInfo } from '../http/api.js';
+import { DEFAULT_API_URL, normalizeFlags } from './args.js';
+import type { Command } from './commands.js';
+
+const USAGE = `usage: litefs status [-url URL] [--json]
+
+Shows this node's role, the primary it follows, its replication lag and the
+position (TXID/checksum) of every database, from the node's API.
+
+  -url URL   the node's API (default ${DEFAULT_API_URL})
+  --json     print the node's /info JSON instead of a table
+`;
+
+export const statusCommand: Command = async (argv) => {
+  let args;
+  try {
+    args = parseArgs({
+      args: normalizeFlags(argv),
+      options: {
+        url: { type: 'string', default: DEFAULT_API_URL },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    });
+  } catch (err) {
+    process.stderr.write(`litefs status: ${describeError(err)}\n${USAGE}`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  let info: NodeInfo;
+  try {
+    info = await fetchInfo(args.values.url);
+  } catch (err) {
+    process.stderr.write(`litefs status: cannot reach ${args.values.url}: ${describeError(err)}\n`);
+    return 1;
+  }
+  if (args.values.json) {
+    process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+    return 0;
+  }
+  process.stdout.write(formatStatus(info));
+  return 0;
+};
+
+export async function fetchInfo(url: string, timeoutMs = 5000): Promise<NodeInfo> {
+  const res = await request(new URL('/info', url), { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${text.trim()}`);
+  return JSON.parse(text) as NodeInfo;
+}
+
+function lagText(info: NodeInfo): string {
+  if (info.isPrimary) return '0s (primary)';
+  if (info.lagMs === null) return 'not synced yet';
+  return `${(info.lagMs / 1000).toFixed(3)}s`;
+}
+
+export function formatStatus(info: NodeInfo): string {
+  const role = info.isPrimary ? 'primary' : info.primary === null ? 'replica (no primary connected)' : 'replica';
+  const lines = [
+    `node      ${info.nodeID} (${info.hostname || '-'})`,
+    `role      ${role}${info.candidate ? '' : ', not a candidate'}`,
+    `primary   ${info.isPrimary ? 'this node' : (info.primary?.hostname ?? '-')}`,
+    `ready     ${info.ready ? 'yes' : 'no'}`,
+    `lag       ${lagText(info)}`,
+    `mount     ${info.path}`,
+  ];
+  if (info.isPrimary) lines.push(`replicas  ${info.subscribers} connected`);
+  lines.push('');
+  if (info.databases.length === 0) {
+    lines.push('no databases');
+  } else {
+    const rows = [['DATABASE', 'TXID', 'CHECKSUM', 'PAGES', 'PAGE SIZE'], ...info.databases.map((d) => [d.name, d.txid, d.checksum, String(d.pageCount), String(d.pageSize)])];
+    const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+    for (const r of rows) lines.push(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
+  }
+  return `${lines.join('\n')}\n`;
+}
