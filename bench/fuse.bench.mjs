@@ -1,19 +1,25 @@
 #!/usr/bin/env node
-// FUSE round-trip benchmark for src/fuse.
+// FUSE round-trip benchmark for src/fuse, both reader modes side by side.
 //
-// A tiny read-mostly filesystem is mounted and served from a worker thread
+// A tiny read-mostly filesystem is mounted twice in the same run, once per
+// reader mode ('pool': fs.read on libuv's pool; 'worker': a dedicated
+// reader thread), each served from its own worker thread of this process
 // (its own event loop). The measuring client is python3: a tight loop of
 // os.pread / os.pwrite / os.stat timed inside the client with perf_counter,
 // so interpreter start-up is excluded, and the *same* loop runs against a
-// native tmpfs file in the same run as the baseline. Python adds roughly
-// the same fixed cost per call to both sides; it is reported, not hidden.
+// native tmpfs file in the same run as the baseline. Client runs alternate
+// between the two mounts (pool, worker, worker, pool, ...) so load from
+// other workloads on the shared machine hits both modes alike.
 //
-// Figures (each next to its native baseline and as a ratio):
+// Figures (each next to its native baseline and as a ratio, per mode):
 //   direct_read  4 KiB reads of a FOPEN_DIRECT_IO file: one READ round trip each
 //   cached_read  4 KiB reads of a FOPEN_KEEP_CACHE file, after warm-up: page cache
 //   direct_write 4 KiB writes to a FOPEN_DIRECT_IO file: one WRITE round trip each
 //   getattr      stat() of a file with attribute timeout 0: one GETATTR round trip each
-// plus direct_read for reader counts 1/2/4/8 x sync/async replies.
+// plus the daemon's CPU per request (this process's CPU time during a
+// client run / requests served: the client is another process), and
+// direct_read for pool readers 1/2/4/8 and worker threads 1/2, sync and
+// async replies.
 //
 // Goals: cached_read >= 90 % of native; direct_read >= 30,000/s (2 cores).
 import { spawn } from 'node:child_process';
@@ -26,7 +32,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 const FILE_SIZE = 1 << 20;
 
 // ---------------------------------------------------------------- worker --
-async function serve({ dir, readers, replyMode }) {
+async function serve({ dir, options }) {
   const { mount, FuseErrno } = await import('../dist/fuse/index.js');
   const data = Buffer.alloc(FILE_SIZE);
   for (let i = 0; i < FILE_SIZE; i++) data[i] = (i * 31) & 0xff;
@@ -64,8 +70,8 @@ async function serve({ dir, readers, replyMode }) {
       return req.data.length;
     },
   };
-  const m = await mount(dir, fs, { fsname: 'fusebench', subtype: 'fusebench', readers, replyMode });
-  parentPort.postMessage({ type: 'mounted' });
+  const m = await mount(dir, fs, { fsname: 'fusebench', subtype: 'fusebench', ...options });
+  parentPort.postMessage({ type: 'mounted', reader: m.negotiated.reader });
   parentPort.on('message', async (msg) => {
     if (msg.type === 'stats') parentPort.postMessage({ type: 'stats', stats: m.stats() });
     if (msg.type === 'unmount') {
@@ -136,43 +142,83 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-async function medianOf(runs, fn) {
-  return (await sample(runs, fn)).median;
-}
-
-/** Median and best of `runs` measurements (the machine is shared: medians move with other load). */
-async function sample(runs, fn) {
-  const xs = [];
-  for (let i = 0; i < runs; i++) xs.push(await fn());
+function summarize(xs) {
   return { median: Math.round(median(xs)), best: Math.round(Math.max(...xs)), runs: xs.map(Math.round) };
 }
 
-async function withMount(readers, replyMode, fn) {
+async function medianOf(runs, fn) {
+  const xs = [];
+  for (let i = 0; i < runs; i++) xs.push(await fn());
+  return Math.round(median(xs));
+}
+
+/** A mount served from its own worker thread of this process. */
+async function startMount(options) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fuse-bench-'));
-  const worker = new Worker(new URL(import.meta.url), { workerData: { dir, readers, replyMode } });
+  const worker = new Worker(new URL(import.meta.url), { workerData: { dir, options } });
   const next = (type) =>
     new Promise((resolve, reject) => {
       const onMsg = (m) => {
         if (m.type === type) {
           worker.off('message', onMsg);
+          worker.off('error', reject);
           resolve(m);
         }
       };
       worker.on('message', onMsg);
       worker.once('error', reject);
     });
-  try {
-    await next('mounted');
-    const result = await fn(dir);
-    worker.postMessage({ type: 'stats' });
-    const { stats } = await next('stats');
-    return { result, stats };
-  } finally {
-    worker.postMessage({ type: 'unmount' });
-    await Promise.race([next('unmounted'), new Promise((r) => setTimeout(r, 10_000))]);
-    await worker.terminate();
-    await rmdir(dir).catch(() => undefined);
+  const mounted = await next('mounted');
+  return {
+    dir,
+    reader: mounted.reader,
+    async stats() {
+      worker.postMessage({ type: 'stats' });
+      return (await next('stats')).stats;
+    },
+    async stop() {
+      worker.postMessage({ type: 'unmount' });
+      await Promise.race([next('unmounted'), new Promise((r) => setTimeout(r, 10_000))]);
+      await worker.terminate();
+      await rmdir(dir).catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * One client run against `m`, with the daemon's cost: this process's CPU
+ * time during the run (the client is another process; the other mount's
+ * serving thread sits idle) divided by the requests the run caused.
+ */
+async function measured(m, mode, file, n) {
+  const before = (await m.stats()).requests;
+  const cpu0 = process.cpuUsage();
+  const perS = await python(mode, path.join(m.dir, file), n);
+  const cpu = process.cpuUsage(cpu0);
+  const requests = (await m.stats()).requests - before;
+  // Page-cache hits never reach the daemon: no per-request cost to speak of.
+  return { perS, cpuUsPerRequest: requests >= n / 2 ? (cpu.user + cpu.system) / requests : null };
+}
+
+/** Runs every figure on every mount, alternating mounts run by run (ABBA...). */
+async function sideBySide(mounts, figures, runs) {
+  const out = mounts.map(() => ({}));
+  for (const [name, mode, file, n] of figures) {
+    const per = mounts.map(() => ({ perS: [], cpu: [] }));
+    for (let r = 0; r < runs; r++) {
+      const order = r % 2 === 0 ? mounts.map((_, i) => i) : mounts.map((_, i) => mounts.length - 1 - i);
+      for (const i of order) {
+        const x = await measured(mounts[i], mode, file, n);
+        per[i].perS.push(x.perS);
+        per[i].cpu.push(x.cpuUsPerRequest);
+      }
+    }
+    per.forEach((p, i) => {
+      const cpu = p.cpu.filter((x) => x !== null);
+      out[i][name] = { ...summarize(p.perS), daemon_cpu_us_per_request_median: cpu.length > 0 ? +median(cpu).toFixed(1) : null };
+    });
   }
+  return out;
 }
 
 async function main() {
@@ -198,40 +244,71 @@ async function main() {
       stat: await medianOf(RUNS, () => python('stat', nativeFile, N_CACHED / 4)),
       loop: await medianOf(RUNS, () => python('noop', nativeFile, N_CACHED)),
     };
+    const nativeCached = Math.max(native.read, native.diskRead);
 
-    // The default configuration: every headline figure.
-    const def = await withMount(4, 'sync', async (dir) => ({
-      direct_read: await sample(RUNS, () => python('read', path.join(dir, 'direct'), N_DIRECT)),
-      cached_read: await sample(RUNS, () => python('read', path.join(dir, 'cached'), N_CACHED)),
-      direct_write: await sample(RUNS, () => python('write', path.join(dir, 'wdirect'), N_DIRECT)),
-      getattr: await sample(RUNS, () => python('stat', path.join(dir, 'meta'), N_META)),
-    }));
+    // Headline: each mode in its default configuration, both mounted at once.
+    const MODES = [
+      { name: 'pool', options: { reader: 'pool', readers: 4 } },
+      { name: 'worker', options: { reader: 'worker', workerThreads: 1 } },
+    ];
+    const live = [];
+    let headline;
+    const readerInfo = {};
+    try {
+      for (const mode of MODES) live.push(await startMount(mode.options));
+      MODES.forEach((mode, i) => (readerInfo[mode.name] = live[i].reader));
+      headline = await sideBySide(
+        live,
+        [
+          ['direct_read_4k', 'read', 'direct', N_DIRECT],
+          ['direct_write_4k', 'write', 'wdirect', N_DIRECT],
+          ['getattr', 'stat', 'meta', N_META],
+          ['cached_read_4k', 'read', 'cached', N_CACHED],
+        ],
+        RUNS,
+      );
+    } finally {
+      for (const m of live) await m.stop();
+    }
 
-    const configs = [];
+    const vsNative = (f, nat) => ({ ...f, native_per_s: nat, ratio: +(f.median / nat).toFixed(3), us_per_op: +(1e6 / f.median).toFixed(2), native_us_per_op: +(1e6 / nat).toFixed(2) });
+    const byMode = {};
+    MODES.forEach((mode, i) => {
+      const h = headline[i];
+      byMode[mode.name] = {
+        options: mode.options,
+        direct_read_4k: vsNative(h.direct_read_4k, native.read),
+        direct_write_4k: vsNative(h.direct_write_4k, native.write),
+        getattr: vsNative(h.getattr, native.stat),
+        // Against the faster of the two native files (tmpfs reads are the slower ones here).
+        cached_read_4k: vsNative(h.cached_read_4k, nativeCached),
+      };
+    });
+    const ratio = (fig) => +(byMode.worker[fig].median / byMode.pool[fig].median).toFixed(3);
+
+    // Sweeps: direct reads by reader count / thread count and reply mode, pool and worker alternating.
+    const sweepConfigs = [];
     for (const replyMode of ['sync', 'async']) {
-      for (const readers of [1, 2, 4, 8]) {
-        const r = await withMount(readers, replyMode, async (dir) => {
-          const xs = [];
-          for (let i = 0; i < RUNS; i++) xs.push(await python('read', path.join(dir, 'direct'), N_DIRECT));
-          return xs;
+      for (const readers of [1, 2, 4, 8]) sweepConfigs.push({ reader: 'pool', readers, replyMode });
+      for (const workerThreads of [1, 2]) sweepConfigs.push({ reader: 'worker', workerThreads, replyMode });
+    }
+    const sweep = [];
+    // Pairs of configs mounted together so each pair is compared under the same load.
+    for (let i = 0; i < sweepConfigs.length; i += 2) {
+      const pairCfg = sweepConfigs.slice(i, i + 2);
+      const ms = [];
+      try {
+        for (const c of pairCfg) ms.push(await startMount(c));
+        const res = await sideBySide(ms, [['direct_read_4k', 'read', 'direct', N_DIRECT]], RUNS);
+        pairCfg.forEach((c, j) => {
+          const f = res[j].direct_read_4k;
+          sweep.push({ ...c, direct_read_per_s_median: f.median, direct_read_per_s_best: f.best, us_per_request_median: +(1e6 / f.median).toFixed(1), daemon_cpu_us_per_request_median: f.daemon_cpu_us_per_request_median });
         });
-        const med = Math.round(median(r.result));
-        const best = Math.round(Math.max(...r.result));
-        configs.push({ readers, replyMode, direct_read_per_s_median: med, direct_read_per_s_best: best, us_per_request_median: +(1e6 / med).toFixed(1) });
+      } finally {
+        for (const m of ms) await m.stop();
       }
     }
 
-    const pair = (f, nat) => ({
-      fuse_per_s: f.median,
-      native_per_s: nat,
-      ratio: +(f.median / nat).toFixed(3),
-      fuse_us: +(1e6 / f.median).toFixed(2),
-      native_us: +(1e6 / nat).toFixed(2),
-      fuse_best_per_s: f.best,
-      fuse_runs: f.runs,
-    });
-    const d = def.result;
-    const nativeCached = Math.max(native.read, native.diskRead);
     const result = {
       bench: 'fuse',
       client: 'python3 tight loop (os.pread/os.pwrite/os.stat), timed inside the client; same loop on a native tmpfs file as baseline',
@@ -239,19 +316,27 @@ async function main() {
       runs_per_figure: RUNS,
       load_average_before: loadBefore.map((x) => +x.toFixed(2)),
       load_average_after: os.loadavg().map((x) => +x.toFixed(2)),
-      defaults: { readers: 4, replyMode: 'sync', max_write: 1 << 20 },
-      direct_read_4k: pair(d.direct_read, native.read),
-      // Against the faster of the two native files (tmpfs reads are the slower ones here).
-      cached_read_4k: { ...pair(d.cached_read, nativeCached), native_tmpfs_per_s: native.read, native_disk_cache_per_s: native.diskRead },
-      direct_write_4k: pair(d.direct_write, native.write),
-      getattr: pair(d.getattr, native.stat),
-      python_empty_loop_us: +(1e6 / native.loop).toFixed(3),
-      configs,
-      goals: {
-        cached_read_ratio: { goal: 0.9, value: +(d.cached_read.median / nativeCached).toFixed(3), met: d.cached_read.median / nativeCached >= 0.9 },
-        direct_read_per_s: { goal: 30_000, value: d.direct_read.median, met: d.direct_read.median >= 30_000, best_run: d.direct_read.best, met_in_best_run: d.direct_read.best >= 30_000 },
+      uv_threadpool_size_env: process.env.UV_THREADPOOL_SIZE ?? null,
+      native: { read_tmpfs_per_s: native.read, read_disk_cache_per_s: native.diskRead, write_tmpfs_per_s: native.write, stat_per_s: native.stat, python_empty_loop_us: +(1e6 / native.loop).toFixed(3) },
+      reader_info: readerInfo,
+      modes: byMode,
+      worker_vs_pool: {
+        direct_read_4k: ratio('direct_read_4k'),
+        direct_write_4k: ratio('direct_write_4k'),
+        getattr: ratio('getattr'),
+        cached_read_4k: ratio('cached_read_4k'),
+        daemon_cpu_per_request_direct_read: +(byMode.worker.direct_read_4k.daemon_cpu_us_per_request_median / byMode.pool.direct_read_4k.daemon_cpu_us_per_request_median).toFixed(3),
       },
-      session_stats_default_config: def.stats,
+      sweep,
+      goals: Object.fromEntries(
+        MODES.map((m) => [
+          m.name,
+          {
+            cached_read_ratio: { goal: 0.9, value: byMode[m.name].cached_read_4k.ratio, met: byMode[m.name].cached_read_4k.ratio >= 0.9 },
+            direct_read_per_s: { goal: 30_000, value: byMode[m.name].direct_read_4k.median, met: byMode[m.name].direct_read_4k.median >= 30_000, best_run: byMode[m.name].direct_read_4k.best },
+          },
+        ]),
+      ),
     };
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {

@@ -1,4 +1,5 @@
 import { constants as C } from 'node:fs';
+import fsp from 'node:fs/promises';
 import {
   FuseErrno,
   RENAME_FLAGS,
@@ -57,6 +58,13 @@ export interface MemFsOptions {
   /** Serve READDIRPLUS (default false). */
   readdirplus?: boolean;
   defaultCache?: CacheMode;
+  /**
+   * A real file: CREATE and OPEN stat it, every READ and WRITE also reads or
+   * writes it at the same offset through fs.promises (open, I/O, close).
+   * Served data still comes from memory; the point is that each of these
+   * requests needs libuv pool threads, so a starved pool hangs them.
+   */
+  ioFile?: string;
 }
 
 /** Called before a READ is served; may wait (e.g. for ctx.signal) or throw. */
@@ -79,10 +87,15 @@ export class MemFs implements FuseFilesystem {
   readonly readHooks = new Map<bigint, ReadHook>();
   /** Requests seen per operation name. */
   readonly ops = new Map<string, number>();
+  /** Largest WRITE payload seen. */
+  maxWriteSeen = 0;
+  /** fs.promises operations done on `ioFile`. */
+  fileIoOps = 0;
   mount: FuseMount | undefined;
   private nextIno = 2n;
   private nextFh = 1n;
-  private readonly opts: Required<MemFsOptions>;
+  private readonly opts: Required<Omit<MemFsOptions, 'ioFile'>>;
+  private readonly ioFile: string | undefined;
 
   constructor(opts: MemFsOptions = {}) {
     this.opts = {
@@ -92,6 +105,7 @@ export class MemFs implements FuseFilesystem {
       readdirplus: opts.readdirplus ?? false,
       defaultCache: opts.defaultCache ?? 'keep',
     };
+    this.ioFile = opts.ioFile;
     const t = nowNs();
     this.nodes.set(1n, {
       ino: 1n, mode: C.S_IFDIR | 0o755, uid: 0, gid: 0, nlink: 2, data: Buffer.alloc(0), size: 0,
@@ -276,15 +290,23 @@ export class MemFs implements FuseFilesystem {
     this.node(ino).parent = newParent;
   }
 
-  open(_ctx: RequestContext, nodeid: bigint, _req: OpenRequest): OpenReply {
+  open(_ctx: RequestContext, nodeid: bigint, _req: OpenRequest): OpenReply | Promise<OpenReply> {
     this.count('open');
     const n = this.node(nodeid);
-    n.openCount++;
-    return { fh: this.nextFh++, ...this.cacheFlags(n) };
+    const reply = (): OpenReply => {
+      n.openCount++;
+      return { fh: this.nextFh++, ...this.cacheFlags(n) };
+    };
+    return this.ioFile === undefined ? reply() : this.statIoFile().then(reply);
   }
 
-  create(_ctx: RequestContext, parent: bigint, name: string, req: CreateRequest): CreateReply {
+  create(_ctx: RequestContext, parent: bigint, name: string, req: CreateRequest): CreateReply | Promise<CreateReply> {
     this.count('create');
+    if (this.ioFile !== undefined) return this.statIoFile().then(() => this.createNow(parent, name, req));
+    return this.createNow(parent, name, req);
+  }
+
+  private createNow(parent: bigint, name: string, req: CreateRequest): CreateReply {
     const dir = this.dir(parent);
     const existing = dir.children!.get(name);
     let n: MemNode;
@@ -303,15 +325,18 @@ export class MemFs implements FuseFilesystem {
     const hook = this.readHooks.get(nodeid);
     if (hook) await hook(ctx, n, req);
     const off = Number(req.offset);
+    if (this.ioFile !== undefined) await this.fileIo(off, req.size);
     if (off >= n.size) return Buffer.alloc(0);
     return Buffer.from(n.data.subarray(off, Math.min(n.size, off + req.size)));
   }
 
-  write(_ctx: RequestContext, nodeid: bigint, req: WriteRequest): number {
+  write(_ctx: RequestContext, nodeid: bigint, req: WriteRequest): number | Promise<number> {
     this.count('write');
+    this.maxWriteSeen = Math.max(this.maxWriteSeen, req.data.length);
     const n = this.node(nodeid);
     const off = req.flags & C.O_APPEND && !req.cached ? n.size : Number(req.offset);
     this.writeAt(n, off, req.data);
+    if (this.ioFile !== undefined) return this.fileIo(off, req.data).then(() => req.data.length);
     return req.data.length;
   }
 
@@ -359,6 +384,23 @@ export class MemFs implements FuseFilesystem {
   }
 
   // ---- internals ----
+
+  private async statIoFile(): Promise<void> {
+    this.fileIoOps++;
+    await fsp.stat(this.ioFile!);
+  }
+
+  /** Reads `what` bytes (a number) or writes `what` (a buffer) at `offset` of ioFile. */
+  private async fileIo(offset: number, what: number | Buffer): Promise<void> {
+    this.fileIoOps++;
+    const fh = await fsp.open(this.ioFile!, 'r+');
+    try {
+      if (typeof what === 'number') await fh.read(Buffer.alloc(Math.min(what, 1 << 20)), 0, Math.min(what, 1 << 20), offset);
+      else await fh.write(what, 0, what.length, offset);
+    } finally {
+      await fh.close();
+    }
+  }
 
   private readdirplusImpl(_ctx: RequestContext, nodeid: bigint, req: ReaddirRequest): DirEntryPlus[] {
     this.count('readdirplus');

@@ -8,6 +8,7 @@ import { runProcess, spawnInteractive } from '../helpers/processes.js';
 import { startDaemon } from './daemon-process.js';
 import { MemfsMounts } from './fixture.js';
 import { MemFs } from './memfs.js';
+import { READER_MODES } from './modes.js';
 
 const mounts = new MemfsMounts();
 const dirs: string[] = [];
@@ -57,6 +58,10 @@ describe('mount errors are typed and immediate', () => {
     await expectMountError(mount(dir, new MemFs(), { fsname: 'a,rw' }), 'ERR_FUSE_BAD_OPTION');
     await expectMountError(mount(dir, new MemFs(), { readers: 0 }), 'ERR_FUSE_BAD_OPTION');
     await expectMountError(mount(dir, new MemFs(), { maxWrite: 4 << 20 }), 'ERR_FUSE_BAD_OPTION');
+    const badReader = await expectMountError(mount(dir, new MemFs(), { reader: 'threads' as 'worker' }), 'ERR_FUSE_BAD_OPTION');
+    expect(badReader.message).toMatch(/reader must be .* got threads/);
+    await expectMountError(mount(dir, new MemFs(), { workerThreads: 0 }), 'ERR_FUSE_BAD_OPTION');
+    await expectMountError(mount(dir, new MemFs(), { workerThreads: 9 }), 'ERR_FUSE_BAD_OPTION');
     expect(await fuseMountsAt(dir)).toEqual([]); // nothing left mounted by the failures
   });
 
@@ -127,33 +132,40 @@ describe('stale mounts', () => {
     }
   });
 
-  it('the cleanup helper aborts a hung connection (daemon alive but not answering)', async () => {
-    const { dir, fs, m } = await mounts.mount({ seed: (f) => f.writeFile('hang', 'x', { cache: 'direct' }) });
-    // Every read hangs forever and ignores interrupts: the mount is "hung".
-    fs.readHooks.set(fs.resolve('hang').ino, () => new Promise(() => undefined));
-    const stuck = runProcess('cat', [`${dir}/hang`], { timeoutMs: 60_000 });
-    for (let i = 0; i < 200 && (fs.ops.get('read') ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(fs.ops.get('read')).toBe(1);
-    // A busy mount: plain umount fails, the helper aborts the connection.
-    const cwdHolder = spawnInteractive('sh', ['-c', `cd ${dir} && echo in && exec sleep 30`]);
-    await cwdHolder.waitForLine('in');
-    const res = await cleanupMount(dir);
-    expect(res.found).toBe(1);
-    expect(res.aborted).toBe(1);
-    expect(await fuseMountsAt(dir)).toEqual([]);
-    const cat = await stuck;
-    expect(cat.code).not.toBe(0); // the aborted request failed instead of hanging
-    expect((await m.ended).reason).toMatch(/unmounted|aborted/);
-    cwdHolder.kill();
-    await cwdHolder.exited;
-  });
 });
 
-describe('daemon shutdown paths leave no mount behind', () => {
+describe.each(READER_MODES)('%s reader: a hung connection', (reader) => {
+  const readerMounts = new MemfsMounts({ reader });
+  afterEach(() => readerMounts.unmountAll());
+
+    it('the cleanup helper aborts a hung connection (daemon alive but not answering)', async () => {
+      const { dir, fs, m } = await readerMounts.mount({ seed: (f) => f.writeFile('hang', 'x', { cache: 'direct' }) });
+      // Every read hangs forever and ignores interrupts: the mount is "hung".
+      fs.readHooks.set(fs.resolve('hang').ino, () => new Promise(() => undefined));
+      const stuck = runProcess('cat', [`${dir}/hang`], { timeoutMs: 60_000 });
+      for (let i = 0; i < 200 && (fs.ops.get('read') ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(fs.ops.get('read')).toBe(1);
+      // A busy mount: plain umount fails, the helper aborts the connection.
+      const cwdHolder = spawnInteractive('sh', ['-c', `cd ${dir} && echo in && exec sleep 30`]);
+      await cwdHolder.waitForLine('in');
+      const res = await cleanupMount(dir);
+      expect(res.found).toBe(1);
+      expect(res.aborted).toBe(1);
+      expect(await fuseMountsAt(dir)).toEqual([]);
+      const cat = await stuck;
+      expect(cat.code).not.toBe(0); // the aborted request failed instead of hanging
+      expect((await m.ended).reason).toMatch(/unmounted|aborted/);
+      cwdHolder.kill();
+      await cwdHolder.exited;
+    });
+});
+
+describe.each(READER_MODES)('%s reader: daemon shutdown paths leave no mount behind', (reader) => {
   async function mounted(mode: 'handlers' | 'exithook') {
     const dir = await makeMountDir();
     dirs.push(dir);
-    const daemon = startDaemon(dir, { mode });
+    const daemon = startDaemon(dir, { mode, reader });
+    expect(await daemon.waitForLine(/^reader /, 60_000)).toMatch(new RegExp(`^reader ${reader} `));
     expect(await daemon.waitForLine(/^(mounted|error)/, 60_000)).toBe(`mounted ${dir}`);
     expect(await fuseMountsAt(dir)).toHaveLength(1);
     return { dir, daemon };
@@ -182,25 +194,38 @@ describe('daemon shutdown paths leave no mount behind', () => {
     expect((await daemon.exited).code).toBe(0);
     expect(await fuseMountsAt(dir)).toEqual([]);
   });
+
+  it('an uncaught error without handlers: the exit hook still ends the connection, so the process can exit', async () => {
+    const { dir, daemon } = await mounted('exithook');
+    daemon.writeLine('throw');
+    const r = await daemon.exited;
+    expect(r.timedOut).toBe(false);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/deliberate uncaught error/);
+    expect(await fuseMountsAt(dir)).toEqual([]);
+  });
 });
 
-describe('unmount', () => {
+describe.each(READER_MODES)('%s reader: unmount', (reader) => {
+  const readerMounts = new MemfsMounts({ reader });
+  afterEach(() => readerMounts.unmountAll());
+
   it('unmount() ends the session; a second call is a no-op; an external umount also ends it', async () => {
-    const { dir, m } = await mounts.mount();
+    const { dir, m } = await readerMounts.mount();
     await m.unmount();
     expect(m.isMounted).toBe(false);
     expect((await m.ended).reason).toBe('unmounted');
     await m.unmount();
     expect(await fuseMountsAt(dir)).toEqual([]);
 
-    const second = await mounts.mount();
+    const second = await readerMounts.mount();
     const r = await runProcess('umount', ['-c', second.dir]);
     expect(r.code).toBe(0);
     expect((await second.m.ended).reason).toBe('unmounted');
   });
 
   it('a busy mount is detached lazily and its users are cut off after the grace period', async () => {
-    const { dir, m } = await mounts.mount();
+    const { dir, m } = await readerMounts.mount();
     const holder = spawnInteractive('sh', ['-c', `cd ${dir} && echo in && exec sleep 30`]);
     await holder.waitForLine('in');
     await m.unmount({ graceMs: 300 });

@@ -24,7 +24,7 @@ import { RequestContext } from './context.js';
 import type { OnceLog } from './errorlog.js';
 import type { Inflight } from './inflight.js';
 import type { LookupCounts } from './lookups.js';
-import type { SessionStats } from './stats.js';
+import type { SessionCounters } from './stats.js';
 
 /**
  * Where replies go. `onRejected` runs if the kernel did not take the reply
@@ -44,7 +44,7 @@ export interface DispatchDeps {
   debug: boolean;
   /** How GETXATTR is answered: ENOSYS (the kernel stops asking) or ENODATA ("no such attribute"). */
   getxattrErrno: number;
-  stats: SessionStats;
+  stats: SessionCounters;
   onDestroy: () => Promise<void>;
 }
 

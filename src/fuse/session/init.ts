@@ -9,7 +9,7 @@ import {
   PROTOCOL_MAJOR,
   PROTOCOL_MINOR,
   type InitInfo,
-  type Negotiated,
+  type NegotiatedTerms,
   type NegotiationLimits,
   applyAdjust,
   negotiate,
@@ -28,7 +28,7 @@ export interface InitSettings {
 export type InitAnswer =
   /** The kernel speaks a newer major: answer with ours and expect another INIT. */
   | { kind: 'retry'; out: InitOut }
-  | { kind: 'ok'; out: InitOut; negotiated: Negotiated };
+  | { kind: 'ok'; out: InitOut; negotiated: NegotiatedTerms };
 
 /**
  * Decides the INIT reply: default capabilities (locks only when the

@@ -1,4 +1,5 @@
 import type { InitIn } from '../protocol/decode.js';
+import type { ReaderInfo } from './reader-mode.js';
 import type { InitOut } from '../protocol/encode.js';
 import {
   type Capability,
@@ -70,7 +71,12 @@ export interface Negotiated {
   maxBackground: number;
   congestionThreshold: number;
   timeGran: number;
+  /** How the session reads the device ('pool' or 'worker') and why; set by the session, not by the kernel. */
+  reader: ReaderInfo;
 }
+
+/** What INIT itself decides: everything in Negotiated but the reader mode. */
+export type NegotiatedTerms = Omit<Negotiated, 'reader'>;
 
 export interface NegotiationLimits {
   maxWrite: number;
@@ -96,7 +102,7 @@ export function applyAdjust(requested: Set<Capability>, limits: NegotiationLimit
  * bits it did not offer, but intersecting keeps `negotiated` truthful), plus
  * FUSE_INIT_EXT when the kernel sent it so flags2 is read at all.
  */
-export function negotiate(kernel: InitIn, requested: ReadonlySet<Capability>, limits: NegotiationLimits): { out: InitOut; negotiated: Negotiated } {
+export function negotiate(kernel: InitIn, requested: ReadonlySet<Capability>, limits: NegotiationLimits): { out: InitOut; negotiated: NegotiatedTerms } {
   const kernelCaps = capabilitiesOf(kernel.flags);
   const wanted = new Set<Capability>();
   for (const c of requested) if (isRequestable(c)) wanted.add(c);

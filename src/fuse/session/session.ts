@@ -12,21 +12,45 @@ import { Inflight } from './inflight.js';
 import { LookupCounts } from './lookups.js';
 import { answerInit } from './init.js';
 import { MAX_WRITE_LIMIT, type Negotiated } from './negotiate.js';
-import { type SessionStats, emptyStats } from './stats.js';
+import { type SessionCounters, type SessionStats, emptyStats } from './stats.js';
 import type { FuseTransport } from './transport.js';
+import { type ReaderInfo, type ReaderOption, chooseReader, startThreadpoolSize } from './reader-mode.js';
+import { FuseReaderError } from './reader-error.js';
+import type { ReaderStop } from './reader-threads.js';
 import { logSafe, safeLogger } from './logsafe.js';
 
 export interface SessionOptions {
   /**
-   * Concurrent reads outstanding on the device. Each one parks a libuv pool
-   * thread, so keep it well below UV_THREADPOOL_SIZE; the rest of the pool
-   * serves the filesystem's own file I/O and asynchronous notifications.
-   * Default 4: with one synchronous client, 4 readers gave ~30-34k round
-   * trips/s where 2 gave ~14-22k on the 2-core test machine, because a
-   * reader is then always already parked in read(2) when the next request
-   * comes (native-notes/fuse.md).
+   * How the device is read.
+   * - 'pool': `readers` concurrent fs.read calls on libuv's thread pool. Each
+   *   parks a pool thread for the whole session; with libuv's default pool
+   *   of 4 and 4 readers no fs.promises call of a handler ever runs, and the
+   *   client of the first such request hangs in D state.
+   * - 'worker': `workerThreads` dedicated threads loop on a blocking read and
+   *   pass each message to this thread; the pool stays free.
+   * - 'auto' (default): 'pool' only when the process was STARTED with
+   *   UV_THREADPOOL_SIZE >= readers + 4 (read from /proc/self/environ:
+   *   libuv sizes its pool once, before user code can change process.env),
+   *   otherwise 'worker'. The choice and its reason are logged (info) and
+   *   reported in `negotiated.reader` and `stats().reader`.
+   */
+  reader?: ReaderOption;
+  /**
+   * 'pool' mode: concurrent reads outstanding on the device. Each one parks
+   * a libuv pool thread, so keep it well below UV_THREADPOOL_SIZE; the rest
+   * of the pool serves the filesystem's own file I/O and asynchronous
+   * notifications. Default 4: with one synchronous client, 4 readers gave
+   * ~30-34k round trips/s where 2 gave ~14-22k on the 2-core test machine,
+   * because a reader is then always already parked in read(2) when the next
+   * request comes (native-notes/fuse.md).
    */
   readers?: number;
+  /**
+   * 'worker' mode: reader threads, 1-8. Default 1: a thread re-arms its
+   * read as soon as it has handed a message over, so a second one did not
+   * add round trips (native-notes/fuse.md), and each costs a V8 isolate.
+   */
+  workerThreads?: number;
   /**
    * 'sync' (default) writes replies with writeSync from the event loop: a
    * reply write never waits for a client, and it saves a pool round trip.
@@ -62,10 +86,18 @@ export interface InvalEntryOptions {
 }
 
 /** Validates the numeric options; throws ERR_FUSE_BAD_OPTION naming the field. */
-export function checkSessionOptions(opts: SessionOptions): { readers: number; maxWrite: number } {
+export function checkSessionOptions(opts: SessionOptions): { readers: number; maxWrite: number; reader: ReaderOption; workerThreads: number } {
   const readers = opts.readers ?? 4;
   if (!Number.isInteger(readers) || readers < 1 || readers > 64) {
     throw new FuseMountError('ERR_FUSE_BAD_OPTION', `readers must be an integer from 1 to 64, got ${String(readers)}`);
+  }
+  const reader = opts.reader ?? 'auto';
+  if (reader !== 'pool' && reader !== 'worker' && reader !== 'auto') {
+    throw new FuseMountError('ERR_FUSE_BAD_OPTION', `reader must be 'pool', 'worker' or 'auto', got ${String(reader)}`);
+  }
+  const workerThreads = opts.workerThreads ?? DEFAULT_WORKER_THREADS;
+  if (!Number.isInteger(workerThreads) || workerThreads < 1 || workerThreads > 8) {
+    throw new FuseMountError('ERR_FUSE_BAD_OPTION', `workerThreads must be an integer from 1 to 8, got ${String(workerThreads)}`);
   }
   const maxWrite = opts.maxWrite ?? MAX_WRITE_LIMIT;
   if (!Number.isInteger(maxWrite) || maxWrite < 4096 || maxWrite > MAX_WRITE_LIMIT) {
@@ -74,16 +106,19 @@ export function checkSessionOptions(opts: SessionOptions): { readers: number; ma
   if (opts.replyMode !== undefined && opts.replyMode !== 'sync' && opts.replyMode !== 'async') {
     throw new FuseMountError('ERR_FUSE_BAD_OPTION', `replyMode must be 'sync' or 'async', got ${String(opts.replyMode)}`);
   }
-  return { readers, maxWrite };
+  return { readers, maxWrite, reader, workerThreads };
 }
+
+const DEFAULT_WORKER_THREADS = 1;
 
 /** WRITE payloads at least this large keep the read buffer; a new one is allocated for the reader. */
 const TRANSFER_MIN = 64 * 1024;
 
 /**
- * One FUSE connection: reads requests from a transport with several
- * concurrent reads, dispatches each to the filesystem without waiting for
- * earlier ones, and writes replies and notifications.
+ * One FUSE connection: reads requests from a transport (several concurrent
+ * reads on libuv's pool, or dedicated reader threads: see `reader`),
+ * dispatches each to the filesystem without waiting for earlier ones, and
+ * writes replies and notifications from this thread.
  */
 export class FuseSession {
   readonly ended: Promise<SessionEnd>;
@@ -95,11 +130,11 @@ export class FuseSession {
 
   private readonly logger: Logger;
   private readonly debug: boolean;
-  private readonly readerCount: number;
+  private readonly readerInfo: ReaderInfo;
   private readonly bufSize: number;
   private readonly replyAsync: boolean;
   private readonly onceLog: OnceLog;
-  private readonly counts = emptyStats();
+  private readonly counts: SessionCounters = emptyStats();
   private readonly lookups = new LookupCounts();
   private readonly inflight: Inflight;
   private readonly dispatcher: Dispatcher;
@@ -120,8 +155,18 @@ export class FuseSession {
   ) {
     this.logger = opts.logger ? safeLogger(opts.logger) : silentLogger;
     this.debug = opts.debug ?? false;
-    const { readers, maxWrite } = checkSessionOptions(opts);
-    this.readerCount = readers;
+    const { readers, maxWrite, reader, workerThreads } = checkSessionOptions(opts);
+    const workerCapable = typeof transport.readOnThreads === 'function';
+    if (reader === 'worker' && !workerCapable) {
+      throw new FuseMountError('ERR_FUSE_BAD_OPTION', "reader 'worker' needs a transport with readOnThreads (DevFuseTransport has it); this one can only be read in 'pool' mode");
+    }
+    this.readerInfo = chooseReader({
+      requested: reader,
+      poolReaders: readers,
+      workerThreads,
+      workerCapable,
+      threadpoolSize: startThreadpoolSize(),
+    });
     // The kernel refuses reads into buffers smaller than header + write_in + max_write.
     this.bufSize = maxWrite + 4096;
     this.replyAsync = opts.replyMode === 'async';
@@ -155,11 +200,31 @@ export class FuseSession {
       this.rejectStart = reject;
     });
     this.running = true;
-    for (let i = 0; i < this.readerCount; i++) {
-      this.activeReaders++;
-      this.readInto(Buffer.allocUnsafe(this.bufSize));
+    const r = this.readerInfo;
+    this.logger.info({ reader: r.mode, requested: r.requested, readers: r.readers, threadpoolSize: r.threadpoolSize ?? null, reason: r.reason }, `fuse: reading /dev/fuse in '${r.mode}' mode`);
+    if (r.mode === 'pool' && r.threadpoolSize !== undefined && r.threadpoolSize < r.threadpoolNeeded) {
+      this.logger.warn({ threadpoolSize: r.threadpoolSize, needed: r.threadpoolNeeded }, "fuse: 'pool' reader mode with a small libuv pool: handlers' fs.promises calls may wait forever (start the process with a larger UV_THREADPOOL_SIZE or use reader 'worker')");
+    }
+    this.activeReaders = r.readers;
+    if (r.mode === 'pool') {
+      for (let i = 0; i < r.readers; i++) this.readInto(Buffer.allocUnsafe(this.bufSize));
+    } else {
+      try {
+        this.transport.readOnThreads!(
+          { threads: r.readers, bufSize: this.bufSize },
+          { message: (m) => this.onThreadMessage(m), stopped: (err) => this.onThreadStopped(err) },
+        );
+      } catch (err) {
+        this.activeReaders = 1;
+        this.readerStopped('error', new FuseReaderError('ERR_FUSE_READER_START_FAILED', `fuse: reader threads could not start: ${String((err as Error)?.message ?? err)}`, { cause: err }));
+      }
     }
     return this.startPromise;
+  }
+
+  /** The reader mode in use ('pool' or 'worker') and why it was chosen. */
+  get reader(): ReaderInfo {
+    return this.readerInfo;
   }
 
   /** INIT outcome; undefined before INIT. */
@@ -178,7 +243,7 @@ export class FuseSession {
   }
 
   stats(): SessionStats {
-    return { ...this.counts, unexpectedErrors: this.onceLog.total, inflight: this.inflight.size, knownNodes: this.lookups.size };
+    return { ...this.counts, unexpectedErrors: this.onceLog.total, inflight: this.inflight.size, knownNodes: this.lookups.size, reader: this.readerInfo.mode };
   }
 
   /**
@@ -282,6 +347,33 @@ export class FuseSession {
     this.handle(req);
   }
 
+  /** 'worker' mode: a whole message in a buffer of its own (nothing to copy out of it). */
+  private onThreadMessage(msg: Buffer): void {
+    // Threads still parked when the session finished may deliver a last message: nobody is left to answer it.
+    if (this.finished) return;
+    this.counts.requests++;
+    let req: DecodedRequest;
+    try {
+      req = decodeRequest(msg, msg.length);
+    } catch (e) {
+      this.malformed(e);
+      return;
+    }
+    this.handle(req);
+  }
+
+  private onThreadStopped(err: ReaderStop): void {
+    const code = err.code;
+    if (code === 'ENODEV') this.readerStopped('unmounted');
+    else if (code === 'ECONNABORTED') this.readerStopped('aborted');
+    else if (code === 'ECLOSED') this.readerStopped(this.endReason ?? 'unmounted');
+    else {
+      this.logger.error({ err }, `fuse: a reader thread stopped (${code}); the session ends`);
+      // Unlike a pool read, a thread that died took its read loop with it: end now rather than limp on.
+      this.readerStopped('error', err, true);
+    }
+  }
+
   private handle({ header, body }: DecodedRequest): void {
     if (this.debug) this.logger.debug(logSafe({ ...body, unique: header.unique, opcode: opcodeName(header.opcode), nodeid: header.nodeid, pid: header.pid }), 'fuse request');
     if (body.op === 'init') {
@@ -355,7 +447,7 @@ export class FuseSession {
       // Synchronous even in async reply mode: nothing else may happen before INIT is answered.
       this.transport.writeSync([encodeReply(h.unique, INIT_OUT_SIZE, (b, o) => writeInitOut(b, o, answer.out))]);
       if (answer.kind === 'retry') return;
-      const negotiated = answer.negotiated;
+      const negotiated: Negotiated = { ...answer.negotiated, reader: this.readerInfo };
       this.negotiatedValue = negotiated;
       this.logger.info(
         {
@@ -363,6 +455,7 @@ export class FuseSession {
           protocol: `${negotiated.major}.${negotiated.minor}`,
           capabilities: [...negotiated.capabilities].join(','),
           maxWrite: negotiated.maxWrite,
+          reader: negotiated.reader.mode,
         },
         'fuse: INIT negotiated',
       );
@@ -391,13 +484,15 @@ export class FuseSession {
     return Promise.resolve(this.fs.destroy());
   }
 
-  private readerStopped(reason: SessionEndReason, err?: unknown): void {
+  /** One reader is done; the session ends with the last one, or at once when `fatal`. */
+  private readerStopped(reason: SessionEndReason, err?: unknown, fatal = false): void {
     this.activeReaders--;
+    if (this.finished) return;
     if (reason === 'error') {
       this.endReason = 'error';
       this.endError ??= err;
     } else this.endReason ??= reason;
-    if (this.activeReaders > 0 || this.finished) return;
+    if (this.activeReaders > 0 && !fatal) return;
     this.finished = true;
     this.running = false;
     this.inflight.abortAll();
