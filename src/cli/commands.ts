@@ -33,6 +33,14 @@ const commands: Record<string, CommandEntry> = {
     summary: 'inspect, verify and apply LTX files',
     load: async () => (await import('./ltx.js')).ltxCommand,
   },
+  import: {
+    summary: 'replace a database on the primary with a SQLite file',
+    load: async () => (await import('./import.js')).importCommand,
+  },
+  export: {
+    summary: 'write a consistent copy of a database to a file',
+    load: async () => (await import('./export.js')).exportCommand,
+  },
 };
 
 async function version(): Promise<number> {

@@ -152,7 +152,6 @@ async function startCluster(dir: string): Promise<DemoNode[]> {
     const child = spawn(process.execPath, [CLI, 'mount', '-config', configPath], {
       detached: true,
       stdio: ['ignore', log, log],
-      env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' },
     });
     closeSync(log);
     child.unref();

@@ -4,8 +4,9 @@ import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from '../internal/errors.js';
 import type { Logger } from '../internal/log.js';
-import { formatTXID, isSnapshot, ltxFilename, syncDir, verifyLtxFile } from '../ltx/index.js';
-import { isStoreError } from '../store/errors.js';
+import { formatChecksum, formatPos, formatTXID, isSnapshot, ltxFilename, syncDir } from '../ltx/index.js';
+import { predictPostApply, verifyLtxWithPageSums } from '../store/apply-check.js';
+import { StoreError, isStoreError } from '../store/errors.js';
 import { replaceHistory } from '../store/history.js';
 import type { Store } from '../store/store.js';
 import type { PrimaryInfo } from '../lease/index.js';
@@ -27,6 +28,11 @@ export interface ReplicaStreamOptions {
   onReady: () => void;
   /** The primary was heard from (a heartbeat or an LTX file): drives `.lag`. */
   onContact: (primaryTimeMs: number) => void;
+  /**
+   * Bytes arrived or local work on them progressed (a large LTX file takes
+   * a while): the primary is not silent, whatever the heartbeats say.
+   */
+  onActivity?: () => void;
   /** Longest wait for local SQLite readers before applying a transaction. */
   applyLockTimeoutMs?: number;
 }
@@ -38,15 +44,23 @@ export interface ReplicaStreamOptions {
  * before it touches the database, so garbage, truncation or a bad checksum
  * on the wire costs a reconnect, never a database.
  */
+const STREAM_WINDOW = 4 << 20;
+const RECEIVE_WRITE_BYTES = 1 << 20;
+const SESSION_WINDOW = 8 << 20;
+
 export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<StreamEnd> {
   const { store, primary, signal } = opts;
   const log = opts.logger.child({ component: 'replica', primary: primary.hostname });
   let session: http2.ClientHttp2Session | null = null;
+  let onAbort: (() => void) | null = null;
   try {
-    session = http2.connect(primary.advertiseURL);
+    // Windows large enough that a snapshot streams at disk speed instead of
+    // one 64 KiB window per round trip through both event loops.
+    session = http2.connect(primary.advertiseURL, { settings: { initialWindowSize: STREAM_WINDOW } });
     session.on('error', () => {}); // surfaced through the request below
     const s = session;
-    const onAbort = (): void => {
+    s.once('connect', () => s.setLocalWindowSize(SESSION_WINDOW));
+    onAbort = (): void => {
       s.destroy();
     };
     signal.addEventListener('abort', onAbort, { once: true });
@@ -73,6 +87,7 @@ export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<Stre
     try {
       for (;;) {
         const frame = await reader.next();
+        opts.onActivity?.();
         if (frame === null) return { reason: 'end' };
         switch (frame.type) {
           case 'ltx':
@@ -102,6 +117,8 @@ export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<Stre
   } catch (err) {
     return { reason: 'error', error: signal.aborted ? new Error('stopped') : err };
   } finally {
+    // One listener per connection would pile up on the monitor's signal.
+    if (onAbort !== null) signal.removeEventListener('abort', onAbort);
     session?.destroy();
   }
 }
@@ -115,12 +132,34 @@ async function receiveLTX(frame: LTXFrame, opts: ReplicaStreamOptions, log: Logg
   const store = opts.store;
   const db = await store.ensureDB(frame.name);
   const tmp = join(db.ltxDir, `.recv-${randomBytes(6).toString('hex')}.tmp`);
+  const started = Date.now();
   const fh = await open(tmp, 'w', 0o644);
+  let verified;
   try {
-    for await (const piece of frame.body) {
+    // Pieces are HTTP/2 DATA frames (16 KiB): gather them into large
+    // writes. The decoder verifies the file as it arrives, so a large one
+    // is not read back from disk before it is applied.
+    const pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async (): Promise<void> => {
+      const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      pending.length = 0;
+      pendingBytes = 0;
       let off = 0;
-      while (off < piece.length) off += (await fh.write(piece, off, piece.length - off)).bytesWritten;
+      while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+    };
+    async function* teed(): AsyncGenerator<Buffer> {
+      for await (const piece of frame.body) {
+        opts.onActivity?.();
+        pending.push(piece);
+        pendingBytes += piece.length;
+        if (pendingBytes >= RECEIVE_WRITE_BYTES) await flush();
+        yield piece;
+      }
     }
+    verified = await verifyLtxWithPageSums(teed());
+    if (!frame.body.done) throw new Error(`LTX frame for ${frame.name} carries data past the file's trailer`);
+    if (pendingBytes > 0) await flush();
     await fh.sync();
   } catch (err) {
     await fh.close().catch(() => {});
@@ -128,21 +167,38 @@ async function receiveLTX(frame: LTXFrame, opts: ReplicaStreamOptions, log: Logg
     throw err;
   }
   await fh.close();
-  let verified;
-  try {
-    verified = await verifyLtxFile(tmp, { strict: true });
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  opts.onActivity?.();
+  const received = Date.now();
   const h = verified.header;
   const final = join(db.ltxDir, ltxFilename(h.minTXID, h.maxTXID));
   const guard = await db.locks.acquireWriteLock(opts.applyLockTimeoutMs === undefined ? {} : { timeoutMs: opts.applyLockTimeoutMs });
+  let renamed = false;
   try {
     if (isSnapshot(h)) {
       await replaceHistory(db, store, h, verified.trailer.postApplyChecksum, log);
+    } else {
+      // Checked before the file joins the LTX directory, whose newest file
+      // defines the position at the next start.
+      const pos = db.pos;
+      if (h.minTXID !== pos.txid + 1n || h.preApplyChecksum !== pos.postApplyChecksum) {
+        throw new StoreError(
+          'ERR_STORE_POSITION_MISMATCH',
+          `${db.name}: received LTX ${formatTXID(h.minTXID)}-${formatTXID(h.maxTXID)} (pre-apply ${formatChecksum(h.preApplyChecksum)}) does not follow position ${formatPos(pos)}`,
+        );
+      }
+      const predicted = await predictPostApply(db, verified.pageSums!, h.commit);
+      if (predicted !== null && predicted !== verified.trailer.postApplyChecksum) {
+        // The file is intact but would not produce the state it claims:
+        // refuse it before a page is written, and ask for a snapshot.
+        db.resetPosition();
+        throw new StoreError(
+          'ERR_STORE_CHECKSUM_MISMATCH',
+          `${db.name}: applying TXID ${formatTXID(h.maxTXID)} would give checksum ${formatChecksum(predicted)}, not its post-apply checksum ${formatChecksum(verified.trailer.postApplyChecksum)}; asking for a snapshot`,
+        );
+      }
     }
     await rename(tmp, final);
+    renamed = true;
     await syncDir(db.ltxDir);
     try {
       await db.applyLtx(final);
@@ -156,11 +212,21 @@ async function receiveLTX(frame: LTXFrame, opts: ReplicaStreamOptions, log: Logg
     }
   } catch (err) {
     await rm(tmp, { force: true });
+    // An unapplied file must not stay in the history.
+    if (renamed) await rm(final, { force: true });
     throw err;
   } finally {
     guard.release();
   }
-  log.debug({ db: frame.name, txid: formatTXID(h.maxTXID), snapshot: isSnapshot(h) }, 'applied');
+  if (isSnapshot(h)) {
+    log.info(
+      { db: frame.name, txid: formatTXID(h.maxTXID), pages: h.commit, bytes: verified.size, receiveMs: received - started, applyMs: Date.now() - received },
+      'applied snapshot',
+    );
+  } else {
+    // ageMs: since the primary committed it (its LTX timestamp; the clocks may differ across hosts).
+    log.debug({ db: frame.name, txid: formatTXID(h.maxTXID), snapshot: false, receiveMs: received - started, applyMs: Date.now() - received, ageMs: Date.now() - Number(h.timestamp) }, 'applied');
+  }
 }
 
 async function readText(req: http2.ClientHttp2Stream): Promise<string> {

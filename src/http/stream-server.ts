@@ -26,7 +26,7 @@ export interface StreamServerOptions {
 }
 
 const ZERO: Pos = { txid: 0n, postApplyChecksum: 0n };
-const FILE_READ = 256 * 1024;
+const FILE_READ = 1024 * 1024;
 
 /** One replica connected to this primary's `/stream`. */
 class Subscriber {
@@ -210,7 +210,9 @@ export class StreamServer {
       const woken = await sub.wait(interval);
       if (!woken && !sub.closed && sub.dirty.size === 0) await heartbeat();
     }
-    if (!stream.destroyed) await control({ type: 'end' }).catch(() => {});
+    // The loop ends because `sub.closed` is set, which write() refuses:
+    // END goes straight to the stream (LiteFS #183: replicas see a clean end).
+    if (!stream.destroyed) stream.write(encodeControlFrame({ type: 'end' }));
   }
 
   /** Brings one database of the replica up to this node's position. */
@@ -222,7 +224,8 @@ export class StreamServer {
       let theirs = sub.positions.get(name) ?? ZERO;
       if (ours.txid === 0n) return;
       if (theirs.txid > ours.txid || (theirs.txid === ours.txid && theirs.postApplyChecksum !== ours.postApplyChecksum)) {
-        log.warn({ db: name, replica: formatPos(theirs), primary: formatPos(ours) }, 'replica diverged from this primary; sending a snapshot');
+        // `replica` is already the node ID in this logger's bindings.
+        log.warn({ db: name, replicaPos: formatPos(theirs), primaryPos: formatPos(ours) }, 'replica diverged from this primary; sending a snapshot');
         theirs = ZERO;
       }
       if (theirs.txid === ours.txid) return;
@@ -247,6 +250,7 @@ export class StreamServer {
       const v = await verifyLtxFile(fh);
       if (v.header.preApplyChecksum !== from.postApplyChecksum) return null;
       await this.sendFile(db.name, fh, v.size, write);
+      db.stats.ltxFramesSent++;
       return { txid: v.header.maxTXID, postApplyChecksum: v.trailer.postApplyChecksum };
     } finally {
       await fh.close();
@@ -260,30 +264,38 @@ export class StreamServer {
       nodeID: this.opts.store.nodeID,
       lockTimeoutMs: this.opts.snapshotTimeoutMs,
     });
+    const written = Date.now();
+    let bytes = 0;
     try {
       const fh = await open(snap.path, 'r');
       try {
-        await this.sendFile(db.name, fh, (await stat(snap.path)).size, write);
+        bytes = (await stat(snap.path)).size;
+        await this.sendFile(db.name, fh, bytes, write);
       } finally {
         await fh.close();
       }
     } finally {
       await rm(snap.path, { force: true });
     }
-    log.info({ db: db.name, txid: snap.header.maxTXID.toString(16), pages: snap.header.commit, ms: Date.now() - started }, 'sent snapshot');
+    db.stats.snapshotFramesSent++;
+    log.info(
+      { db: db.name, txid: snap.header.maxTXID.toString(16), pages: snap.header.commit, bytes, ms: Date.now() - started, writeMs: written - started, sendMs: Date.now() - written },
+      'sent snapshot',
+    );
     return { txid: snap.header.maxTXID, postApplyChecksum: snap.trailer.postApplyChecksum };
   }
 
   private async sendFile(name: string, fh: import('node:fs/promises').FileHandle, size: number, write: (b: Buffer) => Promise<void>): Promise<void> {
     await write(encodeLTXFrameHeader(name, BigInt(size)));
-    const enc = new ChunkEncoder();
-    const buf = Buffer.allocUnsafe(FILE_READ);
+    const enc = new ChunkEncoder({ batchBytes: FILE_READ });
     let off = 0;
     while (off < size) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(FILE_READ, size - off), off);
+      // A fresh buffer per read: the encoder keeps it until it encodes the batch.
+      const buf = Buffer.allocUnsafe(Math.min(FILE_READ, size - off));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, off);
       if (bytesRead === 0) throw new Error(`${name}: LTX file shorter than ${size} bytes`);
       off += bytesRead;
-      for (const out of enc.push(Buffer.from(buf.subarray(0, bytesRead)))) await write(out);
+      for (const out of enc.push(buf.subarray(0, bytesRead))) await write(out);
     }
     await write(enc.end());
   }

@@ -25,7 +25,9 @@ import { StoreError } from './errors.js';
 import { isHotJournalHeader, rollbackJournalFile } from './journal.js';
 import type { StoreLayout } from './layout.js';
 import { PageChecksums } from './page-checksums.js';
-import { decodePageSize, isValidPageSize } from './sqlite-header.js';
+import { UndoLog, restoreUndoLog } from './undo.js';
+import { DBStats } from './db-stats.js';
+import { isValidPageSize } from './sqlite-header.js';
 
 /** How SQLite finalized a rollback journal: the three commit points. */
 export type JournalMode = 'delete' | 'truncate' | 'persist';
@@ -79,6 +81,8 @@ export interface DBOptions {
 const ZERO_POS: Pos = { txid: 0n, postApplyChecksum: 0n };
 /** Largest read when copying pages into an LTX file. */
 const READ_CHUNK = 1 << 20;
+/** Largest write when applying consecutive pages of an LTX file. */
+const APPLY_BATCH_BYTES = 1 << 20;
 
 /**
  * One replicated database: its files, page checksums, position and locks.
@@ -92,6 +96,8 @@ const READ_CHUNK = 1 << 20;
 export class DB {
   readonly name: string;
   readonly locks = new DatabaseLockTable();
+  /** Counters for /metrics (plain numbers, cheap on the write path). */
+  readonly stats = new DBStats();
   private readonly opts: DBOptions;
   private readonly log: Logger;
   private readonly mutex = new Mutex();
@@ -111,6 +117,10 @@ export class DB {
   private _pos: Pos = ZERO_POS;
   private _timestamp = 0;
   private warnedNoJournal = false;
+  /** Whether the journal file begins with its magic; null: not known, read it. */
+  private journalHot: boolean | null = null;
+  /** Committed bytes of the pages the current transaction overwrites (undo.ts). */
+  private readonly undo: UndoLog;
 
   invalidator: CacheInvalidator | null = null;
 
@@ -118,6 +128,7 @@ export class DB {
     this.opts = opts;
     this.name = opts.name;
     this.log = opts.logger.child({ db: opts.name });
+    this.undo = new UndoLog(opts.layout.undoPath(opts.name));
   }
 
   get pageSize(): number {
@@ -144,6 +155,11 @@ export class DB {
 
   get ltxDir(): string {
     return this.opts.layout.ltxDir(this.name);
+  }
+
+  /** Whether this database's new LTX files are LZ4-compressed (data.compress). */
+  get compress(): boolean {
+    return this.opts.compress;
   }
 
   /** The database file exists (it may still be empty). */
@@ -177,6 +193,7 @@ export class DB {
     await this.mutex.run(async () => {
       await this.dbFile?.close();
       await this.journalFile?.close();
+      await this.undo.close();
       this.dbFile = null;
       this.journalFile = null;
     });
@@ -237,18 +254,16 @@ export class DB {
           `${this.name}: database writes must be whole ${ps}-byte pages at page boundaries (got ${data.length} bytes at offset ${offset})`,
         );
       }
-      if (this.journalFile === null) {
-        // Without an on-disk journal (journal_mode=OFF or MEMORY) there is no
-        // commit point to observe, so the write could never be replicated.
-        if (!this.warnedNoJournal) {
-          this.warnedNoJournal = true;
-          this.log.error('database write without a rollback journal: journal_mode OFF and MEMORY are not supported');
-        }
-        throw new StoreError('ERR_STORE_UNSUPPORTED', `${this.name}: journal_mode OFF/MEMORY is not supported (no journal file)`);
-      }
-      await file.write(data, offset);
+      await this.requireHotJournal(`a ${data.length}-byte write at offset ${offset}`);
       const sums = this.checksums();
       const first = offset / ps + 1;
+      if (this.dirty.size === 0) this.undo.reset();
+      for (let i = 0; i < data.length / ps; i++) {
+        const pgno = first + i;
+        if (!this.dirty.has(pgno) && pgno <= this._pageN) await this.saveUndo(file, pgno, sums.get(pgno));
+      }
+      await file.write(data, offset);
+      this.stats.databaseWrites++;
       for (let i = 0; i < data.length / ps; i++) {
         const pgno = first + i;
         if (!this.dirty.has(pgno)) this.dirty.set(pgno, sums.get(pgno));
@@ -266,6 +281,14 @@ export class DB {
       if (ps === 0 ? size !== 0 : size % ps !== 0) {
         throw new StoreError('ERR_STORE_INVALID_WRITE', `${this.name}: database size ${size} is not a multiple of the page size ${ps}`);
       }
+      if (!(await this.isJournalHot())) {
+        // VACUUM cuts the pages past the new end after it has finalized the
+        // journal: allowed when the file shrinks to exactly the page count
+        // in its header (the committed image), refused otherwise.
+        const hdr = await file.read(100, 0);
+        const count = hdr.length >= 100 ? hdr.readUInt32BE(28) : 0;
+        if (ps === 0 || size !== count * ps || size > (await file.size())) this.refuseUnjournaled(`resizing to ${size} bytes`);
+      }
       await file.truncate(size);
       if (ps !== 0) this.checksums().truncate(size / ps);
     });
@@ -278,7 +301,7 @@ export class DB {
   /** Page 1 carries the page size and the journal mode; refuse changes we cannot replicate. */
   private checkHeaderWrite(page1: Uint8Array): void {
     const raw = (page1[16]! << 8) | page1[17]!;
-    const ps = decodePageSize(raw);
+    const ps = raw === 1 ? 65536 : raw;
     if (!isValidPageSize(ps)) {
       throw new StoreError('ERR_STORE_INVALID_WRITE', `${this.name}: page 1 declares an invalid page size ${raw}`);
     }
@@ -308,6 +331,7 @@ export class DB {
       this.requireDatabaseFile();
       if (this.journalFile === null) {
         this.journalFile = await DataFile.open(this.opts.layout.journalPath(this.name), true);
+        this.journalHot = null;
       }
     });
   }
@@ -343,6 +367,8 @@ export class DB {
         if (isValidPageSize(ps)) this._pageSize = ps;
       }
       await file.write(data, offset);
+      this.stats.journalWrites++;
+      if (offset < 8) this.journalHot = null;
     });
   }
 
@@ -352,10 +378,24 @@ export class DB {
       this.requireWriteable();
       const file = this.requireJournalFile();
       if (size !== 0) {
-        throw new StoreError('ERR_STORE_INVALID_WRITE', `${this.name}: the journal can only be truncated to 0 bytes (asked for ${size})`);
+        // PERSIST mode with journal_size_limit trims the journal after
+        // zeroing its header (the commit point, already handled): a
+        // finalized journal may shrink. Anything else would cut records
+        // out of a live journal.
+        const head = await file.read(28, 0);
+        if (head.length === 28 && head.every((b) => b === 0) && size >= 28 && size < (await file.size())) {
+          await file.truncate(size);
+          this.journalHot = null;
+          return;
+        }
+        throw new StoreError(
+          'ERR_STORE_INVALID_WRITE',
+          `${this.name}: the journal can only be truncated to 0 bytes, or shrunk after its header was zeroed (asked for ${size})`,
+        );
       }
       await this.commitJournal('truncate');
       await file.truncate(0);
+      this.journalHot = null;
     });
   }
 
@@ -376,6 +416,7 @@ export class DB {
   private async deleteJournalFile(): Promise<void> {
     const file = this.journalFile;
     this.journalFile = null;
+    this.journalHot = null;
     await file?.close();
     await unlink(this.opts.layout.journalPath(this.name)).catch((err: unknown) => {
       if (!isErrno(err, 'ENOENT')) throw err;
@@ -444,6 +485,7 @@ export class DB {
     const path = this.opts.layout.ltxPath(this.name, txid, txid);
     await writeLtxFile(path, header, this.readPages(pgnos), postApply);
     this.dirty.clear();
+    this.stats.commits++;
     this.advance('commit', header, postApply, path);
     this.log.debug({ txid: formatTXID(txid), pages: pgnos.length, mode }, 'committed');
     return true;
@@ -529,6 +571,7 @@ export class DB {
         const path = this.opts.layout.ltxPath(this.name, txid, txid);
         await writeLtxFile(path, header, [], CHECKSUM_FLAG);
         await this.removeDataFiles();
+        this.stats.commits++;
         this.advance('drop', header, CHECKSUM_FLAG, path);
       } else {
         await this.removeDataFiles();
@@ -596,14 +639,28 @@ export class DB {
         const sums = this.checksums();
         const ps = header.pageSize;
         const ranges: ByteRange[] = [];
+        // Runs of consecutive pages go to disk in large writes: one await per
+        // 4 KiB page made a 256 MB snapshot take seconds of round trips.
+        const batch = Buffer.allocUnsafe(Math.max(1, Math.floor(APPLY_BATCH_BYTES / ps)) * ps);
+        let batchFirst = 0;
+        let batchPages = 0;
+        const flush = async (): Promise<void> => {
+          if (batchPages === 0) return;
+          await file.write(batch.subarray(0, batchPages * ps), (batchFirst - 1) * ps);
+          batchPages = 0;
+        };
         for (let p = await dec.nextPage(); p !== null; p = await dec.nextPage()) {
-          await file.write(p.data, (p.pgno - 1) * ps);
+          if (batchPages > 0 && (p.pgno !== batchFirst + batchPages || (batchPages + 1) * ps > batch.length)) await flush();
+          if (batchPages === 0) batchFirst = p.pgno;
+          batch.set(p.data, batchPages * ps);
+          batchPages++;
           sums.set(p.pgno, checksumPage(p.pgno, p.data));
           const last = ranges[ranges.length - 1];
           const off = (p.pgno - 1) * ps;
           if (last !== undefined && last.offset + last.length === off) last.length += ps;
           else ranges.push({ offset: off, length: ps });
         }
+        await flush();
         const trailer = await dec.close();
         const size = await file.size();
         if (size > header.commit * ps) {
@@ -658,6 +715,62 @@ export class DB {
     return this.mutex.run(() => this.checksumAt(pageCount));
   }
 
+  /**
+   * SQLite changes the database file only after it has synced a rollback
+   * journal that starts with the magic (with synchronous=OFF it writes the
+   * magic at once), and only until it finalizes that journal. A write or
+   * resize at any other time (journal_mode OFF or MEMORY, a client writing
+   * the file directly) has no commit point we could observe: accepting it
+   * would leave the file different from its last LTX file forever.
+   */
+  private async requireHotJournal(what: string): Promise<void> {
+    if (!(await this.isJournalHot())) this.refuseUnjournaled(what);
+  }
+
+  private async isJournalHot(): Promise<boolean> {
+    if (this.journalFile !== null && this.journalHot === null) {
+      this.journalHot = isHotJournalHeader(await this.journalFile.read(8, 0));
+    }
+    return this.journalFile !== null && this.journalHot === true;
+  }
+
+  private refuseUnjournaled(what: string): never {
+    if (!this.warnedNoJournal) {
+      this.warnedNoJournal = true;
+      this.log.error(
+        { what },
+        'refusing a database change outside a journaled transaction: journal_mode OFF and MEMORY, and writing the file directly, are not supported',
+      );
+    }
+    throw new StoreError(
+      'ERR_STORE_UNSUPPORTED',
+      `${this.name}: ${what} outside a journaled transaction (no synced rollback journal); journal_mode OFF and MEMORY are not supported`,
+    );
+  }
+
+  /**
+   * Keeps the committed bytes of a page before the transaction first
+   * overwrites it, so that recovery after a crash can restore the pages
+   * SQLite's journal does not hold (reused free pages) byte for byte.
+   */
+  private async saveUndo(file: DataFile, pgno: number, committed: bigint): Promise<void> {
+    const ps = this._pageSize;
+    if (committed === 0n) return;
+    const old = await file.read(ps, (pgno - 1) * ps);
+    // Only bytes that are provably the committed page are worth keeping.
+    if (old.length !== ps || checksumPage(pgno, old) !== committed) return;
+    await this.undo.save(this._pos, ps, pgno, old);
+  }
+
+  /**
+   * Restores the pages of an interrupted transaction SQLite did not
+   * journal (startup recovery, after the journal was rolled back). Only a
+   * log written from position `pos` is used. Returns the pages restored.
+   */
+  async restoreUndo(pos: Pos): Promise<number> {
+    return restoreUndoLog(this.opts.layout.undoPath(this.name), this.databasePath, pos);
+  }
+
   private requireWriteable(): void {
     if (!this.opts.writeable()) {
       throw new StoreError('ERR_STORE_READONLY', `${this.name}: this node is a read-only replica; write on the primary`);
@@ -689,6 +802,8 @@ export class DB {
     return this.mutex.run(async () => {
       if (this.journalFile === null) return false;
       const result = await rollbackJournalFile(this.databasePath, this.opts.layout.journalPath(this.name));
+      await this.restoreUndo(this._pos);
+      this.undo.reset();
       await this.deleteJournalFile();
       this.dirty.clear();
       if (this._pageSize !== 0 && this.dbFile !== null) {

@@ -16,6 +16,8 @@ export type StoreErrorCode =
   /** A database file that is not SQLite, next to LTX history that says it should be. */
   | 'ERR_STORE_CORRUPT_DATABASE'
   | 'ERR_STORE_CORRUPT_LTX'
+  /** Expired LTX files that could not be removed. */
+  | 'ERR_STORE_RETENTION'
   | 'ERR_STORE_CLOSED';
 
 export class StoreError extends CodedError {

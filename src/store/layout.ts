@@ -8,6 +8,7 @@ import { ltxFilename } from '../ltx/index.js';
  *   <data>/dbs/<name>/database        the SQLite file
  *   <data>/dbs/<name>/journal         the rollback journal behind <name>-journal
  *   <data>/dbs/<name>/ltx/<min>-<max>.ltx
+ *   <data>/dbs/<name>/undo            litefs-ts only: pages SQLite does not journal (undo.ts)
  *   <data>/quarantine/...             what litefs-ts moved aside instead of deleting
  */
 export class StoreLayout {
@@ -31,6 +32,11 @@ export class StoreLayout {
 
   journalPath(name: string): string {
     return join(this.dbDir(name), 'journal');
+  }
+
+  /** Committed bytes of pages SQLite overwrites without journaling (undo.ts). */
+  undoPath(name: string): string {
+    return join(this.dbDir(name), 'undo');
   }
 
   ltxDir(name: string): string {

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { describeError } from '../internal/errors.js';
 import type { Logger } from '../internal/log.js';
-import { isLeaseError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
+import { PrimaryExistsError, isLeaseError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
+import { InternalLockOwner } from './rwmutex.js';
 import type { Store } from './store.js';
 
 /** How a replica's stream to the primary ended. */
@@ -13,6 +14,8 @@ export type ReplicaEnd =
 export interface ReplicaHooks {
   onReady(): void;
   onContact(primaryTimeMs: number): void;
+  /** Data is arriving (or being applied): keeps the silent-primary watchdog quiet without touching `.lag`. */
+  onActivity(): void;
 }
 
 export interface LeaseMonitorOptions {
@@ -39,6 +42,8 @@ export interface MonitorEvents {
 }
 
 const MIN_RETRY_MS = 100;
+/** Retry interval while the lease key sits in its lock-delay. */
+const LOCK_DELAY_RETRY_MS = 200;
 
 /**
  * Decides, again and again, what this node is (LiteFS `Store.monitorLease`):
@@ -125,6 +130,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     let failures = 0;
     while (!signal.aborted) {
       let failed = false;
+      let lockDelayed = false;
       try {
         if (this.handoffLease !== null) {
           const id = this.handoffLease;
@@ -153,8 +159,19 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
               continue;
             } catch (err) {
               if (!isLeaseError(err, 'ERR_LEASE_PRIMARY_EXISTS')) throw err;
+              // Refused with nobody holding the key: the old primary's
+              // lock-delay. It ends within a second; a full reconnect delay
+              // on top of it would slow every failover.
+              lockDelayed = err instanceof PrimaryExistsError && err.primary === undefined;
             }
           }
+          failed = true;
+        } else if (this.isSelf(primary)) {
+          // The lease still names this node: one it just handed off (the new
+          // primary has not rewritten the key yet) or held before a restart
+          // (it expires after its TTL). Following ourselves cannot work;
+          // wait for the key to change.
+          this.log.debug('the primary lease still names this node; waiting for it to change');
           failed = true;
         } else {
           const end = await this.runReplica(primary);
@@ -177,9 +194,15 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
       }
       if (signal.aborted) break;
       failures = failed ? failures + 1 : 0;
-      const delay = Math.min(this.opts.reconnectDelayMs, MIN_RETRY_MS * 2 ** Math.min(failures, 10));
+      const backoff = lockDelayed ? LOCK_DELAY_RETRY_MS : MIN_RETRY_MS * 2 ** Math.min(failures, 10);
+      const delay = Math.min(this.opts.reconnectDelayMs, backoff);
       await this.pause(delay);
     }
+  }
+
+  private isSelf(primary: PrimaryInfo): boolean {
+    const { leaser } = this.opts;
+    return leaser.advertiseURL !== '' && primary.advertiseURL === leaser.advertiseURL && primary.hostname === leaser.hostname;
   }
 
   /**
@@ -259,6 +282,10 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     this._isPrimary = false;
     this.opts.store.setPrimary(false);
     try {
+      // A commit that passed its writeable check just before the step-down
+      // is still being written; its client is acknowledged once it ends.
+      // Let it reach the store (and the target's stream) before HANDOFF.
+      await this.waitForCommits(5000);
       await lease.renew();
       await withTimeout(this.opts.handoffTo(nodeID, lease.id), 5000, 'sending the handoff');
       this.log.info({ target }, 'handed the lease off');
@@ -266,6 +293,25 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     } catch (err) {
       this.log.error({ err, target }, `handoff failed: ${describeError(err)}`);
       return false;
+    }
+  }
+
+  /**
+   * Waits until no SQLite client holds RESERVED on any database: a writer
+   * holds it from its first write until after its commit point.
+   */
+  private async waitForCommits(timeoutMs: number): Promise<void> {
+    const owner = new InternalLockOwner('handoff');
+    const signal = AbortSignal.timeout(timeoutMs);
+    for (const db of this.opts.store.databases()) {
+      const reserved = db.locks.mutex('reserved');
+      try {
+        await reserved.lock(owner, signal);
+      } catch (err) {
+        this.log.warn({ db: db.name, err }, `a writer still holds the database after ${timeoutMs} ms; handing off anyway`);
+      } finally {
+        reserved.unlock(owner);
+      }
     }
   }
 
@@ -296,6 +342,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
           this.lastContact = Date.now();
           arm();
         },
+        onActivity: arm,
       });
     } finally {
       if (watchdog !== null) clearTimeout(watchdog);

@@ -8,6 +8,7 @@ import { StoreError, isStoreError } from './errors.js';
 import { rollbackJournalFile } from './journal.js';
 import type { StoreLayout } from './layout.js';
 import { listLtxFiles, removeTempFiles, type LtxFileInfo } from './ltx-files.js';
+import { removeUndoLog } from './undo.js';
 import { hasDatabaseMagic, parseDatabaseHeader } from './sqlite-header.js';
 
 export interface RecoveryReport {
@@ -72,6 +73,13 @@ export async function recoverDatabase(db: DB, layout: StoreLayout, log: Logger):
     report.rolledBackPages = result.pagesRestored;
     if (result.hot) log.info({ pages: result.pagesRestored, endReason: result.endReason }, 'rolled back hot journal');
   }
+  if (verified !== null && db.files.db !== null) {
+    // Free pages the interrupted transaction reused are not in SQLite's
+    // journal; put their committed bytes back too.
+    const undone = await db.restoreUndo({ txid: verified.header.maxTXID, postApplyChecksum: verified.trailer.postApplyChecksum });
+    if (undone > 0) log.info({ pages: undone }, 'restored committed pages from the undo log');
+  }
+  await removeUndoLog(layout.undoPath(db.name));
 
   const geometry = await readGeometry(db);
   report.pageSize = geometry.pageSize || (verified?.header.pageSize ?? 0);

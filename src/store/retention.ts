@@ -1,31 +1,41 @@
 import { stat, unlink } from 'node:fs/promises';
-import { isErrno } from '../internal/errors.js';
+import { describeError, isErrno } from '../internal/errors.js';
+import { StoreError } from './errors.js';
 import { listLtxFiles } from './ltx-files.js';
 
 /**
  * Deletes LTX files last modified before `now - retentionMs`, never the
  * newest one (it defines the database's position). Returns the names
- * removed. Errors propagate to the caller, which logs them.
+ * removed. A file that cannot be removed does not stop the others: every
+ * failure is collected and reported at the end in one ERR_STORE_RETENTION
+ * error (its `removed` lists what did go), which the caller logs.
  */
 export async function enforceRetention(ltxDir: string, retentionMs: number, now: number): Promise<string[]> {
   const files = await listLtxFiles(ltxDir);
   const cutoff = now - retentionMs;
   const removed: string[] = [];
+  const failures: string[] = [];
   for (const file of files.slice(0, -1)) {
-    let mtimeMs: number;
     try {
-      mtimeMs = (await stat(file.path)).mtimeMs;
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) continue;
-      throw err;
-    }
-    if (mtimeMs >= cutoff) continue;
-    try {
+      if ((await stat(file.path)).mtimeMs >= cutoff) continue;
       await unlink(file.path);
       removed.push(file.name);
     } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
+      if (!isErrno(err, 'ENOENT')) failures.push(`${file.name}: ${describeError(err)}`);
     }
   }
+  if (failures.length > 0) {
+    throw new RetentionError(`${ltxDir}: could not remove ${failures.length} expired LTX file(s): ${failures.join('; ')}`, removed);
+  }
   return removed;
+}
+
+export class RetentionError extends StoreError {
+  constructor(
+    message: string,
+    /** Files that were removed despite the failures. */
+    readonly removed: string[],
+  ) {
+    super('ERR_STORE_RETENTION', message);
+  }
 }

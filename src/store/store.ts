@@ -8,7 +8,7 @@ import { DB, type CacheInvalidator, type DBChange } from './db.js';
 import { StoreError } from './errors.js';
 import { StoreLayout } from './layout.js';
 import { recoverDatabase } from './recovery.js';
-import { enforceRetention } from './retention.js';
+import { enforceRetention, RetentionError } from './retention.js';
 import { recordNodeID } from './history.js';
 
 export interface StoreOptions {
@@ -165,8 +165,10 @@ export class Store extends EventEmitter<StoreEvents> {
     for (const db of this.dbs.values()) {
       try {
         const removed = await enforceRetention(db.ltxDir, retentionMs, now);
+        db.stats.ltxReaped += removed.length;
         if (removed.length > 0) this.log.debug({ db: db.name, removed: removed.length }, 'retention removed LTX files');
       } catch (err) {
+        if (err instanceof RetentionError) db.stats.ltxReaped += err.removed.length;
         // LiteFS swallowed these (an inverted err check); an operator needs to see them.
         this.log.error({ db: db.name, err }, 'LTX retention failed');
       }
