@@ -1,16 +1,24 @@
+import fs, { constants, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { constants } from 'node:fs';
 import { isErrno } from '../internal/errors.js';
 
 /**
- * One underlying file of a database (the SQLite file or its journal), kept
- * open for as long as the database is, so FUSE requests never pay for an
- * open(2). All I/O is positional; writes and reads loop over short results.
+ * One underlying file of a database (the SQLite file, its journal, the undo
+ * log), kept open for as long as the database is, so FUSE requests never
+ * pay for an open(2). All I/O is positional; writes and reads loop over
+ * short results.
+ *
+ * Reads, writes, stats and truncates run synchronously on the calling
+ * thread: they touch the page cache and take microseconds, while a libuv
+ * pool round trip (plus the event-loop wakeup that follows) costs tens of
+ * microseconds on a loaded machine, and a FUSE request that does one of
+ * these would pay it every time. Only fsync, which waits for the disk, goes
+ * to the pool. The methods stay async so callers need not care.
  */
 export class DataFile {
   private constructor(
     readonly path: string,
-    private fh: FileHandle,
+    private readonly fh: FileHandle,
   ) {}
 
   /** Opens read-write, creating the file when `create` is set. Null when it does not exist. */
@@ -25,11 +33,11 @@ export class DataFile {
   }
 
   async size(): Promise<number> {
-    return (await this.fh.stat()).size;
+    return fs.fstatSync(this.fh.fd).size;
   }
 
-  async stat(): Promise<import('node:fs').Stats> {
-    return this.fh.stat();
+  async stat(): Promise<Stats> {
+    return fs.fstatSync(this.fh.fd);
   }
 
   /** Reads up to `length` bytes at `position`; shorter only at end of file. */
@@ -37,23 +45,20 @@ export class DataFile {
     const buf = into ?? Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.fh.read(buf, done, length - done, position + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
+      const n = fs.readSync(this.fh.fd, buf, done, length - done, position + done);
+      if (n === 0) break;
+      done += n;
     }
     return done === buf.length ? buf : buf.subarray(0, done);
   }
 
   async write(data: Uint8Array, position: number): Promise<void> {
     let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.fh.write(data, done, data.length - done, position + done);
-      done += bytesWritten;
-    }
+    while (done < data.length) done += fs.writeSync(this.fh.fd, data, done, data.length - done, position + done);
   }
 
   async truncate(size: number): Promise<void> {
-    await this.fh.truncate(size);
+    fs.ftruncateSync(this.fh.fd, size);
   }
 
   async sync(dataOnly = false): Promise<void> {

@@ -15,11 +15,13 @@ import {
   newHeader,
   syncDir,
   writeLtxFile,
+  encodeLtxToBuffer,
   type Header,
   type Page,
   type Pos,
 } from '../ltx/index.js';
 import { DataFile } from './db-file.js';
+import { durableWriter } from './durable-writer.js';
 import { DatabaseLockTable } from './db-locks.js';
 import { StoreError } from './errors.js';
 import { isHotJournalHeader, rollbackJournalFile } from './journal.js';
@@ -81,6 +83,8 @@ export interface DBOptions {
 const ZERO_POS: Pos = { txid: 0n, postApplyChecksum: 0n };
 /** Largest read when copying pages into an LTX file. */
 const READ_CHUNK = 1 << 20;
+/** Commits up to this size are encoded in memory and written by the durable-writer thread. */
+const SMALL_COMMIT_BYTES = 4 << 20;
 /** Largest write when applying consecutive pages of an LTX file. */
 const APPLY_BATCH_BYTES = 1 << 20;
 
@@ -483,12 +487,28 @@ export class DB {
       nodeID: this.opts.nodeID,
     });
     const path = this.opts.layout.ltxPath(this.name, txid, txid);
-    await writeLtxFile(path, header, this.readPages(pgnos), postApply);
+    await this.writeCommitFile(path, header, pgnos, postApply);
     this.dirty.clear();
     this.stats.commits++;
     this.advance('commit', header, postApply, path);
     this.log.debug({ txid: formatTXID(txid), pages: pgnos.length, mode }, 'committed');
     return true;
+  }
+
+  /**
+   * Makes a commit's LTX file durable. A typical transaction touches a few
+   * pages: it is encoded in memory and handed whole to the durable-writer
+   * thread (one hop instead of a pool round trip per file operation). Big
+   * ones (imports, bulk loads) stream through the encoder in bounded memory.
+   */
+  private async writeCommitFile(path: string, header: Header, pgnos: readonly number[], postApply: bigint): Promise<void> {
+    if (pgnos.length * this._pageSize > SMALL_COMMIT_BYTES) {
+      await writeLtxFile(path, header, this.readPages(pgnos), postApply);
+      return;
+    }
+    const pages: Page[] = [];
+    for await (const p of this.readPages(pgnos)) pages.push({ pgno: p.pgno, data: Buffer.from(p.data) });
+    await durableWriter.write(path, encodeLtxToBuffer(header, pages, postApply));
   }
 
   /** The database checksum for `pageCount` pages, after forgetting pages past it. */
