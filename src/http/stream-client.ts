@@ -37,6 +37,10 @@ export interface ReplicaStreamOptions {
   applyLockTimeoutMs?: number;
 }
 
+const STREAM_WINDOW = 4 << 20;
+const SESSION_WINDOW = 8 << 20;
+const RECEIVE_WRITE_BYTES = 1 << 20;
+
 /**
  * A replica's side of `/stream`: connects to the primary over HTTP/2
  * cleartext, sends its positions, and applies what comes back until the
@@ -44,10 +48,6 @@ export interface ReplicaStreamOptions {
  * before it touches the database, so garbage, truncation or a bad checksum
  * on the wire costs a reconnect, never a database.
  */
-const STREAM_WINDOW = 4 << 20;
-const RECEIVE_WRITE_BYTES = 1 << 20;
-const SESSION_WINDOW = 8 << 20;
-
 export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<StreamEnd> {
   const { store, primary, signal } = opts;
   const log = opts.logger.child({ component: 'replica', primary: primary.hostname });
@@ -115,7 +115,8 @@ export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<Stre
       await reader.close();
     }
   } catch (err) {
-    return { reason: 'error', error: signal.aborted ? new Error('stopped') : err };
+    // An abort names its cause (stopping, or the silent-primary watchdog).
+    return { reason: 'error', error: signal.aborted ? (signal.reason instanceof Error ? signal.reason : new Error('stopped')) : err };
   } finally {
     // One listener per connection would pile up on the monitor's signal.
     if (onAbort !== null) signal.removeEventListener('abort', onAbort);
