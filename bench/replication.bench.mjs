@@ -94,6 +94,8 @@ class Node {
         `  candidate: ${primary}`,
         `  hostname: ${primary ? this.name : 'primary'}`,
         `  advertise-url: "http://127.0.0.1:${this.primaryPort}"`,
+        'log:',
+        '  format: json',
         '',
       ].join('\n'),
     );

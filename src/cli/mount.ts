@@ -64,7 +64,7 @@ export const mountCommand: Command = async (argv) => {
   const config = await loadConfig(args.values.config ?? null, { expandEnv: !args.values['no-expand-env'] });
   const logger = createLogger({
     level: args.values.debug || config.log.debug ? 'debug' : config.log.level,
-    format: 'json',
+    format: config.log.format,
     timestamp: config.log.timestamp,
   });
   const daemon = new Daemon(config, logger, {
@@ -244,7 +244,7 @@ export class Daemon {
       subtype: 'litefs',
       allowOther: config.fuse.allowOther,
       existingMount: this.opts.skipUnmount ? 'error' : 'clear',
-      logger: log.child({ component: 'fuse' }),
+      logger: log.child({ component: 'fuse' }, this.opts.fuseDebug ? { level: 'debug' } : undefined),
       debug: this.opts.fuseDebug,
       // A thread parked in read(2) on /dev/fuse beats libuv-pool reads here
       // (about 1.5x the round trips, half the CPU: native-notes/fuse.md §8),

@@ -1,4 +1,4 @@
-import { open, rm, stat } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 import { describeError, isErrno } from '../internal/errors.js';
 import type { Logger } from '../internal/log.js';
@@ -257,32 +257,78 @@ export class StreamServer {
     }
   }
 
+  /**
+   * Sends a snapshot while it is being written to a scratch file: the
+   * database's read lock lasts only as long as the local copy (a slow
+   * replica never stalls writers), and the network does not wait for the
+   * whole copy either. The frame declares no size, as LiteFS does; if the
+   * copy fails, the frame is cut before its terminator so the replica
+   * discards it.
+   */
   private async sendSnapshot(db: DB, write: (b: Buffer) => Promise<void>, log: Logger): Promise<Pos> {
     const started = Date.now();
-    const snap = await writeSnapshot(db, {
+    const spool = new SpoolProgress();
+    const writing = writeSnapshot(db, {
       compress: this.opts.compress,
       nodeID: this.opts.store.nodeID,
       lockTimeoutMs: this.opts.snapshotTimeoutMs,
-    });
-    const written = Date.now();
+      onProgress: (path, bytes) => spool.advance(path, bytes),
+    }).then(
+      (snap) => {
+        spool.finish(Date.now());
+        return snap;
+      },
+      (err: unknown) => {
+        spool.fail(err);
+        throw err;
+      },
+    );
+    // The failure is reported by the send loop; this keeps it from also
+    // surfacing as an unhandled rejection when the loop stops first.
+    writing.catch(() => {});
     let bytes = 0;
+    let path: string | null = null;
     try {
-      const fh = await open(snap.path, 'r');
-      try {
-        bytes = (await stat(snap.path)).size;
-        await this.sendFile(db.name, fh, bytes, write);
-      } finally {
-        await fh.close();
-      }
+      await spool.wait(() => spool.path !== null);
+      path = spool.path;
+      if (path === null) throw new Error('snapshot spool has no path');
+      bytes = await this.sendSpool(db.name, path, spool, write);
     } finally {
-      await rm(snap.path, { force: true });
+      // The writer may still be running if the send failed: let it end first.
+      const snap = await writing.catch(() => null);
+      await rm(snap?.path ?? path ?? '', { force: true }).catch(() => {});
     }
+    const snap = await writing;
     db.stats.snapshotFramesSent++;
     log.info(
-      { db: db.name, txid: snap.header.maxTXID.toString(16), pages: snap.header.commit, bytes, ms: Date.now() - started, writeMs: written - started, sendMs: Date.now() - written },
+      { db: db.name, txid: snap.header.maxTXID.toString(16), pages: snap.header.commit, bytes, ms: Date.now() - started, writeMs: (spool.finishedAt ?? Date.now()) - started, sendMs: Date.now() - started },
       'sent snapshot',
     );
     return { txid: snap.header.maxTXID, postApplyChecksum: snap.trailer.postApplyChecksum };
+  }
+
+  /** Streams a file that is still growing, until its writer finishes; returns its size. */
+  private async sendSpool(name: string, path: string, spool: SpoolProgress, write: (b: Buffer) => Promise<void>): Promise<number> {
+    const fh = await open(path, 'r');
+    try {
+      await write(encodeLTXFrameHeader(name, 0n));
+      const enc = new ChunkEncoder({ batchBytes: FILE_READ });
+      let off = 0;
+      for (;;) {
+        await spool.wait(() => spool.bytes > off || spool.done);
+        if (spool.error !== null) throw spool.error;
+        if (off >= spool.bytes) break; // done, and everything sent
+        const buf = Buffer.allocUnsafe(Math.min(FILE_READ, spool.bytes - off));
+        const { bytesRead } = await fh.read(buf, 0, buf.length, off);
+        if (bytesRead === 0) throw new Error(`${name}: snapshot file shorter than the ${spool.bytes} bytes written`);
+        off += bytesRead;
+        for (const out of enc.push(buf.subarray(0, bytesRead))) await write(out);
+      }
+      await write(enc.end());
+      return off;
+    } finally {
+      await fh.close();
+    }
   }
 
   private async sendFile(name: string, fh: import('node:fs/promises').FileHandle, size: number, write: (b: Buffer) => Promise<void>): Promise<void> {
@@ -316,4 +362,46 @@ function drained(stream: ServerHttp2Stream): Promise<void> {
 
 function hexID(id: bigint): string {
   return id.toString(16).toUpperCase().padStart(16, '0');
+}
+
+/** How far a snapshot's scratch file has been written; senders wait on it. */
+class SpoolProgress {
+  path: string | null = null;
+  bytes = 0;
+  done = false;
+  finishedAt: number | null = null;
+  error: unknown = null;
+  private waiters: Array<() => void> = [];
+
+  advance(path: string, bytes: number): void {
+    this.path = path;
+    this.bytes = bytes;
+    this.wake();
+  }
+
+  finish(at: number): void {
+    this.done = true;
+    this.finishedAt = at;
+    this.wake();
+  }
+
+  fail(err: unknown): void {
+    this.done = true;
+    this.error = err ?? new Error('snapshot failed');
+    this.wake();
+  }
+
+  /** Resolves once `ready()` holds, or the writer has ended either way. */
+  async wait(ready: () => boolean): Promise<void> {
+    while (!ready() && !this.done) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    if (this.error !== null) throw this.error;
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
 }

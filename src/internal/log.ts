@@ -14,7 +14,12 @@ export interface Logger {
   warn(msg: string): void;
   error(obj: object, msg?: string): void;
   error(msg: string): void;
-  child(bindings: Record<string, unknown>): Logger;
+  /** `options.level` lets one component log more than the rest (`-fuse.debug`). */
+  child(bindings: Record<string, unknown>, options?: ChildOptions): Logger;
+}
+
+export interface ChildOptions {
+  level?: LogLevel;
 }
 
 const noop = (): void => {};

@@ -342,7 +342,8 @@ function renderConfig(a: {
       `    lock-delay: ${JSON.stringify(opts.lease.lockDelay ?? '1s')}`,
     );
   }
-  lines.push('');
+  // Tests parse the log: one JSON object per line.
+  lines.push('log:', '  format: json', '');
   return lines.join('\n');
 }
 

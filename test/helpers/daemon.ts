@@ -95,8 +95,10 @@ export class LiteFSNode {
 
   private async writeConfig(): Promise<void> {
     const dirs = { dataDir: this.dataDir, mountDir: this.mountDir };
+    const custom = this.opts.configText?.(dirs);
+    // Tests parse the log, so a config without a log section gets JSON lines.
     const text =
-      this.opts.configText?.(dirs) ??
+      (custom === undefined ? undefined : /^log:/m.test(custom) ? custom : `${custom.replace(/\n*$/, '\n')}log:\n  format: json\n`) ??
       [
         'data:',
         `  dir: ${JSON.stringify(this.dataDir)}`,

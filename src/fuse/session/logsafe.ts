@@ -1,4 +1,4 @@
-import type { Logger } from '../../internal/log.js';
+import type { ChildOptions, Logger } from '../../internal/log.js';
 
 /**
  * A copy of `obj` that any JSON logger can serialise: bigints become decimal
@@ -43,6 +43,6 @@ export function safeLogger(inner: Logger): Logger {
     info: (a: object | string, msg?: string) => call('info', a, msg),
     warn: (a: object | string, msg?: string) => call('warn', a, msg),
     error: (a: object | string, msg?: string) => call('error', a, msg),
-    child: (bindings: Record<string, unknown>) => safeLogger(inner.child(bindings)),
+    child: (bindings: Record<string, unknown>, options?: ChildOptions) => safeLogger(inner.child(bindings, options)),
   } as Logger;
 }
