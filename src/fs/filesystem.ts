@@ -301,8 +301,10 @@ export class LiteFS implements FuseFilesystem, CacheInvalidator {
 
   private openReplyFor(p: ParsedName): OpenReply {
     // Real files keep the kernel's page cache across opens (warm reads never
-    // reach us); virtual files are generated on every read.
-    return p.kind === 'database' || p.kind === 'journal' ? { keepCache: true } : { directIo: true };
+    // reach us); virtual files are generated on every read. Only database
+    // files carry locks, so only their close needs a FLUSH (to drop them).
+    if (p.kind === 'database') return { keepCache: true };
+    return p.kind === 'journal' ? { keepCache: true, noFlush: true } : { directIo: true, noFlush: true };
   }
 
   async read(_ctx: RequestContext, ino: bigint, req: ReadRequest): Promise<Uint8Array> {
@@ -354,10 +356,6 @@ export class LiteFS implements FuseFilesystem, CacheInvalidator {
   }
 
   // -------------------------------------------------------------- directory
-
-  opendir(): OpenReply {
-    return {};
-  }
 
   async readdir(_ctx: RequestContext, ino: bigint, req: ReaddirRequest): Promise<readonly DirEntry[]> {
     if (ino !== ROOT_INO) throw new FuseErrno('ENOTDIR');

@@ -1,3 +1,4 @@
+import type { Capability } from '../protocol/capabilities.js';
 import type { Logger } from '../../internal/log.js';
 import { Errno, errnoName, errnoOf } from '../errors.js';
 import type { FuseFilesystem } from '../filesystem.js';
@@ -46,6 +47,8 @@ export interface DispatchDeps {
   getxattrErrno: number;
   stats: SessionCounters;
   onDestroy: () => Promise<void>;
+  /** Whether INIT granted a capability (false before INIT). */
+  granted: (cap: Capability) => boolean;
 }
 
 function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
@@ -135,6 +138,10 @@ export class Dispatcher {
       case 'open':
       case 'opendir': {
         const handler = body.op === 'open' ? fs.open : fs.opendir;
+        // With no opendir handler and a kernel that allows it, ENOSYS makes
+        // the kernel stop sending OPENDIR and RELEASEDIR altogether (SQLite
+        // opens the directory on every journal sync).
+        if (!handler && body.op === 'opendir' && this.d.granted('noOpendirSupport')) return this.enosys(h);
         if (!handler) {
           this.sink.send(h.unique, [encodeReply(h.unique, OPEN_OUT_SIZE, (b, o) => writeOpenOut(b, o, {}))]);
           return;

@@ -16,7 +16,9 @@ import {
 } from './negotiate.js';
 
 /** Capabilities requested unless options or the filesystem say otherwise. */
-const DEFAULT_CAPABILITIES: readonly Capability[] = ['asyncRead', 'bigWrites', 'maxPages', 'explicitInvalData', 'parallelDirops'];
+// noOpendirSupport only takes effect for filesystems without an opendir
+// handler (the dispatcher then answers ENOSYS), so it costs others nothing.
+const DEFAULT_CAPABILITIES: readonly Capability[] = ['asyncRead', 'bigWrites', 'maxPages', 'explicitInvalData', 'parallelDirops', 'noOpendirSupport'];
 
 export interface InitSettings {
   capabilities?: Partial<Record<Capability, boolean>>;

@@ -185,6 +185,7 @@ export class FuseSession {
       getxattrErrno: opts.getxattr === 'ENODATA' ? Errno.ENODATA! : Errno.ENOSYS!,
       stats: this.counts,
       onDestroy: () => this.destroyOnce(),
+      granted: (cap) => this.negotiatedValue?.capabilities.has(cap) ?? false,
     });
   }
 
