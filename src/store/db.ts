@@ -108,6 +108,12 @@ export class DB {
 
   private dbFile: DataFile | null = null;
   private journalFile: DataFile | null = null;
+  /**
+   * The real journal file, emptied, after SQLite deleted `<name>-journal`
+   * (DELETE mode): the next transaction reuses it, which spares a create,
+   * a close and an unlink (about 0.5 ms) per commit. Invisible in the mount.
+   */
+  private spareJournal: DataFile | null = null;
   private sums: PageChecksums | null = null;
   /**
    * Pages written since the last commit, each with its checksum as of that
@@ -197,9 +203,11 @@ export class DB {
     await this.mutex.run(async () => {
       await this.dbFile?.close();
       await this.journalFile?.close();
+      await this.spareJournal?.close();
       await this.undo.close();
       this.dbFile = null;
       this.journalFile = null;
+      this.spareJournal = null;
     });
   }
 
@@ -334,7 +342,9 @@ export class DB {
       this.requireWriteable();
       this.requireDatabaseFile();
       if (this.journalFile === null) {
-        this.journalFile = await DataFile.open(this.opts.layout.journalPath(this.name), true);
+        const spare = this.spareJournal;
+        this.spareJournal = null;
+        this.journalFile = spare ?? (await DataFile.open(this.opts.layout.journalPath(this.name), true));
         this.journalHot = null;
       }
     });
@@ -413,15 +423,40 @@ export class DB {
       this.requireWriteable();
       this.requireJournalFile();
       await this.commitJournal('delete');
-      await this.deleteJournalFile();
+      await this.retireJournalFile();
     });
+  }
+
+  /**
+   * Empties the journal instead of removing it, and keeps it for the next
+   * transaction. On disk an empty journal is not hot, like a missing one;
+   * if a crash keeps the old bytes instead, startup recovery rolls them
+   * back and re-applies the LTX file, as after any crash between the LTX
+   * file and the journal's finalization.
+   */
+  private async retireJournalFile(): Promise<void> {
+    const file = this.journalFile;
+    this.journalFile = null;
+    this.journalHot = null;
+    if (file === null) return;
+    try {
+      await file.truncate(0);
+    } catch (err) {
+      await file.close().catch(() => {});
+      await unlink(this.opts.layout.journalPath(this.name)).catch(() => {});
+      throw err;
+    }
+    this.spareJournal = file;
   }
 
   private async deleteJournalFile(): Promise<void> {
     const file = this.journalFile;
+    const spare = this.spareJournal;
     this.journalFile = null;
+    this.spareJournal = null;
     this.journalHot = null;
     await file?.close();
+    await spare?.close();
     await unlink(this.opts.layout.journalPath(this.name)).catch((err: unknown) => {
       if (!isErrno(err, 'ENOENT')) throw err;
     });

@@ -100,7 +100,9 @@ describe('litefs mount: layout and mount contents', () => {
     expect((await readdir(path.join(node.dataDir, 'dbs'))).sort()).toEqual(['one.db', 'three', 'two.db']);
     // `undo` (litefs-ts only) holds the committed bytes of pages a
     // transaction overwrites, for crash recovery (src/store/undo.ts).
-    expect((await readdir(node.dbDir('one.db'))).sort()).toEqual(['database', 'ltx', 'undo']);
+    // DELETE mode: the real journal stays, emptied, for reuse (not in the mount).
+    expect((await readdir(node.dbDir('one.db'))).sort()).toEqual(['database', 'journal', 'ltx', 'undo']);
+    expect((await stat(node.journalFile('one.db'))).size).toBe(0);
     expect((await readdir(node.dbDir('two.db'))).sort()).toEqual(['database', 'journal', 'ltx', 'undo']);
     expect((await readdir(node.dbDir('three'))).sort()).toEqual(['database', 'journal', 'ltx', 'undo']);
     expect((await stat(node.journalFile('two.db'))).size).toBe(0);
