@@ -375,8 +375,17 @@ try {
   await replica.start();
   await waitConverged(primary, replica, SNAP_DB, 300_000);
   const snapS = Number(process.hrtime.bigint() - s0) / 1e9;
-  const sent = primary.logLines('sent snapshot').filter((l) => l.db === SNAP_DB).at(-1) ?? {};
-  const applied = replica.logLines('applied snapshot').filter((l) => l.db === SNAP_DB).at(-1) ?? {};
+  // The position is visible before the log lines are written out: give them a moment.
+  const lastLine = async (node, msg) => {
+    for (let i = 0; i < 100; i++) {
+      const l = node.logLines(msg).filter((x) => x.db === SNAP_DB).at(-1);
+      if (l !== undefined) return l;
+      await sleep(20);
+    }
+    return {};
+  };
+  const sent = await lastLine(primary, 'sent snapshot');
+  const applied = await lastLine(replica, 'applied snapshot');
   const mbps = (bytes, s) => Math.round(bytes / MiB / s);
   result.snapshot = {
     database_bytes: dbBytes,
