@@ -184,3 +184,28 @@ describe('session reader modes over the fake transport', () => {
     await s.ended;
   });
 });
+
+describe("explicit 'pool' with a libuv pool too small for its readers", () => {
+  it('is refused with ERR_FUSE_BAD_OPTION before anything is mounted (it would hang the first client)', async () => {
+    const { runProcess } = await import('../helpers/processes.js');
+    const { makeMountDir, removeMountDir } = await import('../helpers/mounts.js');
+    const { fuseMountsAt } = await import('../../src/fuse/index.js');
+    const dir = await makeMountDir('fuse-pool-small-');
+    try {
+      // The pool size counts only as the process started, so a child it is.
+      const script = `
+        const { mount } = await import(${JSON.stringify(new URL('../../dist/fuse/index.js', import.meta.url).href)});
+        try { await mount(${JSON.stringify(dir)}, {}, { reader: 'pool', readers: 4 }); console.log('mounted'); process.exit(3); }
+        catch (err) { console.log(err.code); console.log(err.message); }`;
+      const env = { ...process.env, UV_THREADPOOL_SIZE: '4' };
+      const r = await runProcess(process.execPath, ['--input-type=module', '-e', script], { env, timeoutMs: 20_000 });
+      expect(r.timedOut).toBe(false);
+      const [code, message] = r.stdout.trim().split('\n');
+      expect(code, r.stderr).toBe('ERR_FUSE_BAD_OPTION');
+      expect(message).toMatch(/UV_THREADPOOL_SIZE was 4/);
+      expect(await fuseMountsAt(dir)).toEqual([]);
+    } finally {
+      await removeMountDir(dir);
+    }
+  });
+});

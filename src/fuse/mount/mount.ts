@@ -5,6 +5,7 @@ import { silentLogger, type Logger } from '../../internal/log.js';
 import { FuseMountError } from '../errors.js';
 import type { FuseFilesystem } from '../filesystem.js';
 import type { Negotiated } from '../session/negotiate.js';
+import { POOL_HEADROOM, startThreadpoolSize } from '../session/reader-mode.js';
 import { FuseSession, checkSessionOptions, type InvalEntryOptions, type SessionEnd, type SessionOptions } from '../session/session.js';
 import type { SessionStats } from '../session/stats.js';
 import { DevFuseTransport } from '../session/transport.js';
@@ -211,7 +212,18 @@ export async function mount(mountpoint: string, filesystem: FuseFilesystem, opts
   const subtype = opts.subtype ?? 'fusets';
   checkName('fsname', fsname);
   checkName('subtype', subtype);
-  checkSessionOptions(opts);
+  const { reader, readers } = checkSessionOptions(opts);
+  const poolSize = startThreadpoolSize();
+  if (reader === 'pool' && poolSize !== undefined && poolSize <= readers) {
+    // Every pool thread would sit in read(2) on /dev/fuse: the first handler
+    // that used the pool (any fs.promises call) would wait forever, and so
+    // would its client. Refuse before mounting rather than hang after.
+    throw new FuseMountError(
+      'ERR_FUSE_BAD_OPTION',
+      `reader 'pool' with ${readers} readers needs a libuv pool of more than ${readers} threads (${readers + POOL_HEADROOM} advised), ` +
+        `but UV_THREADPOOL_SIZE was ${poolSize} at process start: set it before node starts, lower readers, or use reader 'worker'`,
+    );
+  }
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new FuseMountError('ERR_FUSE_NOT_ROOT', `mounting FUSE needs root (running as uid ${process.getuid()})`);
   }
