@@ -356,7 +356,18 @@ export class ConsulTestDouble {
     if (old !== undefined) clearTimeout(old);
     this.timers.delete(id);
     if (s === null || s.expiresAt === null || this.opts.clock !== undefined) return;
-    this.timers.set(id, setTimeout(() => this.state.reap(), Math.max(0, s.expiresAt - this.now())));
+    // Timers run on the monotonic clock and may fire a millisecond before
+    // Date.now() reaches the deadline: if the session is still there after
+    // reaping, look again rather than let it live forever.
+    this.timers.set(
+      id,
+      setTimeout(() => {
+        this.timers.delete(id);
+        this.state.reap();
+        const still = this.state.sessions.get(id);
+        if (still !== undefined) this.schedule(still, id);
+      }, Math.max(0, s.expiresAt - this.now()) + 1),
+    );
   }
 }
 
