@@ -394,7 +394,7 @@ try {
     end_to_end_MBps: mbps(dbBytes, snapS),
     note: 'end to end = replica process start (mount, connect) until it reports the primary position',
     primary_write_snapshot_ms: sent.writeMs ?? null,
-    primary_send_ms: sent.sendMs ?? null,
+    primary_write_and_send_ms: sent.ms ?? null,
     replica_receive_and_verify_ms: applied.receiveMs ?? null,
     replica_apply_ms: applied.applyMs ?? null,
     // The daemons' part alone: snapshot written and sent by the primary

@@ -1,4 +1,4 @@
-import { open, rm } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 import { describeError, isErrno } from '../internal/errors.js';
 import type { Logger } from '../internal/log.js';
@@ -290,60 +290,56 @@ export class StreamServer {
     let path: string | null = null;
     try {
       await spool.wait(() => spool.path !== null);
-      path = spool.path;
-      if (path === null) throw new Error('snapshot spool has no path');
-      bytes = await this.sendSpool(db.name, path, spool, write);
+      path = spool.path!;
+      const fh = await open(path, 'r');
+      try {
+        bytes = await this.sendBody(db.name, fh, 0n, spool, write);
+      } finally {
+        await fh.close();
+      }
     } finally {
-      // The writer may still be running if the send failed: let it end first.
-      const snap = await writing.catch(() => null);
-      await rm(snap?.path ?? path ?? '', { force: true }).catch(() => {});
+      // Let a writer still running (the send failed first) end before the
+      // file goes; it removes the file itself when it fails.
+      await writing.catch(() => null);
+      if (path !== null) await rm(path, { force: true }).catch(() => {});
     }
     const snap = await writing;
     db.stats.snapshotFramesSent++;
     log.info(
-      { db: db.name, txid: snap.header.maxTXID.toString(16), pages: snap.header.commit, bytes, ms: Date.now() - started, writeMs: (spool.finishedAt ?? Date.now()) - started, sendMs: Date.now() - started },
+      { db: db.name, txid: snap.header.maxTXID.toString(16), pages: snap.header.commit, bytes, ms: Date.now() - started, writeMs: (spool.finishedAt ?? Date.now()) - started },
       'sent snapshot',
     );
     return { txid: snap.header.maxTXID, postApplyChecksum: snap.trailer.postApplyChecksum };
   }
 
-  /** Streams a file that is still growing, until its writer finishes; returns its size. */
-  private async sendSpool(name: string, path: string, spool: SpoolProgress, write: (b: Buffer) => Promise<void>): Promise<number> {
-    const fh = await open(path, 'r');
-    try {
-      await write(encodeLTXFrameHeader(name, 0n));
-      const enc = new ChunkEncoder({ batchBytes: FILE_READ });
-      let off = 0;
-      for (;;) {
-        await spool.wait(() => spool.bytes > off || spool.done);
-        if (spool.error !== null) throw spool.error;
-        if (off >= spool.bytes) break; // done, and everything sent
-        const buf = Buffer.allocUnsafe(Math.min(FILE_READ, spool.bytes - off));
-        const { bytesRead } = await fh.read(buf, 0, buf.length, off);
-        if (bytesRead === 0) throw new Error(`${name}: snapshot file shorter than the ${spool.bytes} bytes written`);
-        off += bytesRead;
-        for (const out of enc.push(buf.subarray(0, bytesRead))) await write(out);
-      }
-      await write(enc.end());
-      return off;
-    } finally {
-      await fh.close();
-    }
+  /** Sends a complete LTX file, declaring its size. */
+  private async sendFile(name: string, fh: FileHandle, size: number, write: (b: Buffer) => Promise<void>): Promise<void> {
+    const whole = new SpoolProgress();
+    whole.bytes = size;
+    whole.finish(Date.now());
+    await this.sendBody(name, fh, BigInt(size), whole, write);
   }
 
-  private async sendFile(name: string, fh: import('node:fs/promises').FileHandle, size: number, write: (b: Buffer) => Promise<void>): Promise<void> {
-    await write(encodeLTXFrameHeader(name, BigInt(size)));
+  /**
+   * Sends an LTX frame whose body is read from `fh` as far as `spool` says
+   * it has been written, until the writer is done; returns the body size.
+   */
+  private async sendBody(name: string, fh: FileHandle, declared: bigint, spool: SpoolProgress, write: (b: Buffer) => Promise<void>): Promise<number> {
+    await write(encodeLTXFrameHeader(name, declared));
     const enc = new ChunkEncoder({ batchBytes: FILE_READ });
     let off = 0;
-    while (off < size) {
+    for (;;) {
+      await spool.wait(() => spool.bytes > off || spool.done);
+      if (off >= spool.bytes) break; // the writer is done and everything is sent
       // A fresh buffer per read: the encoder keeps it until it encodes the batch.
-      const buf = Buffer.allocUnsafe(Math.min(FILE_READ, size - off));
+      const buf = Buffer.allocUnsafe(Math.min(FILE_READ, spool.bytes - off));
       const { bytesRead } = await fh.read(buf, 0, buf.length, off);
-      if (bytesRead === 0) throw new Error(`${name}: LTX file shorter than ${size} bytes`);
+      if (bytesRead === 0) throw new Error(`${name}: LTX file shorter than the ${spool.bytes} bytes written`);
       off += bytesRead;
       for (const out of enc.push(buf.subarray(0, bytesRead))) await write(out);
     }
     await write(enc.end());
+    return off;
   }
 }
 

@@ -1,65 +1,63 @@
-import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import * as nodeFs from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { dirname } from 'node:path';
 
 /**
- * Writes small files durably from a worker thread: temp file, write,
- * fdatasync, rename over the final name, fsync the directory — the order
- * that makes a commit's LTX file crash-safe.
+ * Writes small files durably: temp file, write, fdatasync, rename over the
+ * final name, fsync the directory — the order that makes a commit's LTX
+ * file crash-safe.
  *
- * Why a thread: done with fs.promises each of those seven steps is a
- * libuv-pool round trip plus an event-loop wakeup, which on a loaded
- * 2-vCPU machine measured ~1.8 ms per LTX file; one message to a thread
- * doing them synchronously measured ~0.9 ms, and keeps the event loop (the
- * thread answering FUSE requests) free while the disk syncs. Directory
- * descriptors are cached in the thread, so the directory fsync costs no
- * open/close.
+ * Where: done with fs.promises each of those steps is a libuv-pool round
+ * trip plus an event-loop wakeup (~1.8 ms per LTX file measured on a loaded
+ * 2-vCPU machine). Done synchronously they cost what the disk costs, but
+ * they hold the thread that answers FUSE requests. So the writer measures
+ * the work and does it inline while its moving average stays under
+ * INLINE_BUDGET_MS (0.6 ms on a local SSD here; the commit holds SQLite's
+ * writer anyway), and on a dedicated thread (one message each way, ~0.9 ms
+ * of overhead) while the disk is slow.
  *
- * Why not always: when the disk syncs fast (well under a millisecond, as
- * local SSDs do), the two thread hops cost more than the work, and the
- * commit holds SQLite's writer anyway. So the writer measures the sync
- * work wherever it runs and does it inline while its moving average stays
- * under INLINE_BUDGET_MS (the longest it may hold the event loop); a slow
- * disk sends it to the thread until the disk is fast again.
+ * Returns the milliseconds the work took.
  */
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
-const dirs = new Map();
-function dirFd(dir) {
-  let fd = dirs.get(dir);
-  if (fd === undefined) {
-    fd = fs.openSync(dir, 'r');
-    if (dirs.size > 256) { for (const d of dirs.values()) fs.closeSync(d); dirs.clear(); }
-    dirs.set(dir, fd);
-  }
-  return fd;
-}
-parentPort.on('message', (m) => {
-  const tmp = m.path + '.tmp';
-  const started = process.hrtime.bigint();
+function writeDurablySync(fs: Pick<typeof nodeFs, 'openSync' | 'writeSync' | 'fdatasyncSync' | 'fsyncSync' | 'closeSync' | 'renameSync' | 'unlinkSync'>, path: string, data: Uint8Array): number {
+  const started = performance.now();
+  const tmp = `${path}.tmp`;
   try {
     const fd = fs.openSync(tmp, 'w', 0o644);
     try {
-      let off = 0;
-      const data = new Uint8Array(m.data);
-      while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+      for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off, data.length - off);
       fs.fdatasyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
-    fs.renameSync(tmp, m.path);
+    fs.renameSync(tmp, path);
+    // Opened each time rather than cached: a directory removed and created
+    // again would leave a cached descriptor syncing the old one, silently.
+    const dir = fs.openSync(path.slice(0, Math.max(1, path.lastIndexOf('/'))), 'r');
     try {
-      fs.fsyncSync(dirFd(m.dir));
-    } catch (err) {
-      // A removed and re-created directory leaves a stale descriptor: retry fresh once.
-      const old = dirs.get(m.dir);
-      if (old !== undefined) { try { fs.closeSync(old); } catch {} dirs.delete(m.dir); }
-      fs.fsyncSync(dirFd(m.dir));
+      fs.fsyncSync(dir);
+    } finally {
+      fs.closeSync(dir);
     }
-    parentPort.postMessage({ id: m.id, ms: Number(process.hrtime.bigint() - started) / 1e6 });
   } catch (err) {
-    try { fs.unlinkSync(tmp); } catch {}
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // Already gone, or never created.
+    }
+    throw err;
+  }
+  return performance.now() - started;
+}
+
+// The thread runs the very same function (compiled JavaScript, no imports).
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const writeDurablySync = ${writeDurablySync.toString()};
+parentPort.on('message', (m) => {
+  try {
+    const ms = writeDurablySync(fs, m.path, new Uint8Array(m.data));
+    parentPort.postMessage({ id: m.id, ms });
+  } catch (err) {
     parentPort.postMessage({ id: m.id, error: { message: err.message, code: err.code } });
   }
 });
@@ -81,8 +79,6 @@ export class DurableWriter {
   private seq = 0;
   /** Moving average of the sync work in ms; starts pessimistic until measured. */
   private costMs = INLINE_BUDGET_MS;
-  inlineWrites = 0;
-  threadWrites = 0;
 
   /** Writes `data` to `path` durably; rejects with the errno error of the failing step. */
   write(path: string, data: Uint8Array): Promise<void> {
@@ -99,42 +95,12 @@ export class DurableWriter {
   }
 
   private writeInline(path: string, data: Uint8Array): void {
-    const started = process.hrtime.bigint();
-    this.inlineWrites++;
-    const tmp = `${path}.tmp`;
     try {
-      const fd = openSync(tmp, 'w', 0o644);
-      try {
-        for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
-        fdatasyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, path);
-      this.syncDir(dirname(path));
+      this.measured(writeDurablySync(nodeFs, path, data));
     } catch (err) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // Already gone, or never created.
-      }
+      // A failing disk is not a fast one.
+      this.measured(INLINE_BUDGET_MS * 2);
       throw err;
-    } finally {
-      this.measured(Number(process.hrtime.bigint() - started) / 1e6);
-    }
-  }
-
-  /**
-   * Opened each time rather than cached: a directory removed and created
-   * again (a dropped database) would leave a cached descriptor that syncs
-   * the old, unlinked directory without an error.
-   */
-  private syncDir(dir: string): void {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
     }
   }
 
@@ -143,7 +109,6 @@ export class DurableWriter {
   }
 
   private writeOnThread(path: string, data: Uint8Array): Promise<void> {
-    this.threadWrites++;
     const worker = this.start();
     const id = ++this.seq;
     // A copy the thread owns: the caller may reuse its buffer at once.
@@ -151,7 +116,7 @@ export class DurableWriter {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) worker.ref();
-      worker.postMessage({ id, path, dir: dirname(path), data: copy.buffer }, [copy.buffer]);
+      worker.postMessage({ id, path, data: copy.buffer }, [copy.buffer]);
     });
   }
 
