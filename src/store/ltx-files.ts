@@ -12,13 +12,7 @@ export interface LtxFileInfo {
 
 /** LTX files in `dir`, oldest first (by MaxTXID, then MinTXID). Missing dir → []. */
 export async function listLtxFiles(dir: string): Promise<LtxFileInfo[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return [];
-    throw err;
-  }
+  const names = await namesIn(dir);
   const files: LtxFileInfo[] = [];
   for (const name of names) {
     const parsed = parseLtxFilename(name);
@@ -29,19 +23,23 @@ export async function listLtxFiles(dir: string): Promise<LtxFileInfo[]> {
   return files;
 }
 
+/** Entry names of `dir`; a directory that does not exist has none. */
+async function namesIn(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
+}
+
 function cmp(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Removes leftovers of interrupted writes (`*.tmp`); returns their names. */
 export async function removeTempFiles(dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return [];
-    throw err;
-  }
+  const names = await namesIn(dir);
   const removed: string[] = [];
   for (const name of names) {
     if (!name.endsWith('.tmp')) continue;
