@@ -4,11 +4,10 @@ import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { resolve, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { clearFuseMounts } from '../fuse/index.js';
 import { describeError } from '../internal/errors.js';
 import type { NodeInfo } from '../http/api.js';
-import { normalizeFlags } from './args.js';
+import { parseCommandArgs } from './args.js';
 import type { Command } from './commands.js';
 import { fetchInfo } from './status.js';
 
@@ -36,26 +35,14 @@ interface DemoNode {
 }
 
 export const demoCommand: Command = async (argv) => {
-  let args;
-  try {
-    args = parseArgs({
-      args: normalizeFlags(argv),
-      options: {
-        dir: { type: 'string', default: '.demo' },
-        smoke: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    process.stderr.write(`litefs demo: ${describeError(err)}\n${USAGE}`);
-    return 2;
-  }
-  if (args.values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const args = parseCommandArgs(
+    'demo',
+    USAGE,
+    argv,
+    { dir: { type: 'string', default: '.demo' }, smoke: { type: 'boolean', default: false } },
+    { allowPositionals: true },
+  );
+  if (typeof args === 'number') return args;
   const action = args.positionals[0] ?? 'start';
   const dir = resolve(args.values.dir);
   if (action === 'stop') return stopDemo(dir);

@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config/index.js';
 import { mount, type FuseMount } from '../fuse/index.js';
 import { LiteFS } from '../fs/filesystem.js';
@@ -14,7 +13,7 @@ import { parseHostPort } from '../config/index.js';
 import { createLeaser } from '../lease/index.js';
 import { LeaseMonitor } from '../store/lease-monitor.js';
 import { Store } from '../store/store.js';
-import { normalizeFlags } from './args.js';
+import { parseCommandArgs } from './args.js';
 import { exitCodeOf, forwardSignals, startChild } from './child.js';
 import type { Command } from './commands.js';
 
@@ -37,30 +36,25 @@ code becomes litefs's.
 `;
 
 export const mountCommand: Command = async (argv) => {
-  let args;
-  try {
-    args = parseArgs({
-      args: normalizeFlags(argv),
-      options: {
-        config: { type: 'string' },
-        'no-expand-env': { type: 'boolean', default: false },
-        'skip-unmount': { type: 'boolean', default: false },
-        'fuse.debug': { type: 'boolean', default: false },
-        debug: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
+  const args = parseCommandArgs(
+    'mount',
+    USAGE,
+    argv,
+    {
+      config: { type: 'string' },
+      'no-expand-env': { type: 'boolean', default: false },
+      'skip-unmount': { type: 'boolean', default: false },
+      'fuse.debug': { type: 'boolean', default: false },
+      debug: { type: 'boolean', default: false },
+    },
+    {
       allowPositionals: true,
-      strict: true,
-    });
-    if (args.positionals.length > 0 && !argv.includes('--')) throw new Error(`unexpected argument ${args.positionals[0]!}`);
-  } catch (err) {
-    process.stderr.write(`litefs mount: ${describeError(err)}\n${USAGE}`);
-    return 2;
-  }
-  if (args.values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+      check: (a) => {
+        if (a.positionals.length > 0 && !argv.includes('--')) throw new Error(`unexpected argument ${a.positionals[0]!}`);
+      },
+    },
+  );
+  if (typeof args === 'number') return args;
   const config = await loadConfig(args.values.config ?? null, { expandEnv: !args.values['no-expand-env'] });
   const logger = createLogger({
     level: args.values.debug || config.log.debug ? 'debug' : config.log.level,

@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { describeError } from '../internal/errors.js';
-import { DEFAULT_API_URL, normalizeFlags } from './args.js';
+import { DEFAULT_API_URL, parseCommandArgs } from './args.js';
 import { exitCodeOf, forwardSignals, startChild } from './child.js';
 import type { Command } from './commands.js';
 import { fetchInfo } from './status.js';
@@ -18,28 +17,19 @@ with the primary), passes signals on to it, and exits with its exit code.
 `;
 
 export const runCommand: Command = async (argv) => {
-  let args;
-  try {
-    args = parseArgs({
-      args: normalizeFlags(argv),
-      options: {
-        url: { type: 'string', default: DEFAULT_API_URL },
-        promote: { type: 'boolean', default: false },
-        'if-candidate': { type: 'boolean', default: false },
-        timeout: { type: 'string', default: '60' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (err) {
-    process.stderr.write(`litefs run: ${describeError(err)}\n${USAGE}`);
-    return 2;
-  }
-  if (args.values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const args = parseCommandArgs(
+    'run',
+    USAGE,
+    argv,
+    {
+      url: { type: 'string', default: DEFAULT_API_URL },
+      promote: { type: 'boolean', default: false },
+      'if-candidate': { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '60' },
+    },
+    { allowPositionals: true },
+  );
+  if (typeof args === 'number') return args;
   const cmd = args.positionals;
   const timeoutSec = Number(args.values.timeout);
   if (cmd.length === 0 || !Number.isFinite(timeoutSec) || timeoutSec <= 0) {

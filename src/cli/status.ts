@@ -1,8 +1,7 @@
-import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { describeError } from '../internal/errors.js';
 import type { NodeInfo } from '../http/api.js';
-import { DEFAULT_API_URL, normalizeFlags } from './args.js';
+import { DEFAULT_API_URL, parseCommandArgs } from './args.js';
 import type { Command } from './commands.js';
 
 const USAGE = `usage: litefs status [-url URL] [--json]
@@ -15,25 +14,11 @@ position (TXID/checksum) of every database, from the node's API.
 `;
 
 export const statusCommand: Command = async (argv) => {
-  let args;
-  try {
-    args = parseArgs({
-      args: normalizeFlags(argv),
-      options: {
-        url: { type: 'string', default: DEFAULT_API_URL },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    });
-  } catch (err) {
-    process.stderr.write(`litefs status: ${describeError(err)}\n${USAGE}`);
-    return 2;
-  }
-  if (args.values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const args = parseCommandArgs('status', USAGE, argv, {
+    url: { type: 'string', default: DEFAULT_API_URL },
+    json: { type: 'boolean', default: false },
+  });
+  if (typeof args === 'number') return args;
   let info: NodeInfo;
   try {
     info = await fetchInfo(args.values.url);
