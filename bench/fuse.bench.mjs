@@ -272,7 +272,13 @@ async function main() {
       for (const m of live) await m.stop();
     }
 
-    const vsNative = (f, nat) => ({ ...f, native_per_s: nat, ratio: +(f.median / nat).toFixed(3), us_per_op: +(1e6 / f.median).toFixed(2), native_us_per_op: +(1e6 / nat).toFixed(2) });
+    const vsNative = (f, nat) => ({
+      ...f,
+      native_per_s: nat,
+      ratio: +(f.median / nat).toFixed(3),
+      us_per_op: +(1e6 / f.median).toFixed(2),
+      native_us_per_op: +(1e6 / nat).toFixed(2),
+    });
     const byMode = {};
     MODES.forEach((mode, i) => {
       const h = headline[i];
@@ -303,7 +309,13 @@ async function main() {
         const res = await sideBySide(ms, [['direct_read_4k', 'read', 'direct', N_DIRECT]], RUNS);
         pairCfg.forEach((c, j) => {
           const f = res[j].direct_read_4k;
-          sweep.push({ ...c, direct_read_per_s_median: f.median, direct_read_per_s_best: f.best, us_per_request_median: +(1e6 / f.median).toFixed(1), daemon_cpu_us_per_request_median: f.daemon_cpu_us_per_request_median });
+          sweep.push({
+            ...c,
+            direct_read_per_s_median: f.median,
+            direct_read_per_s_best: f.best,
+            us_per_request_median: +(1e6 / f.median).toFixed(1),
+            daemon_cpu_us_per_request_median: f.daemon_cpu_us_per_request_median,
+          });
         });
       } finally {
         for (const m of ms) await m.stop();
@@ -318,7 +330,13 @@ async function main() {
       load_average_before: loadBefore.map((x) => +x.toFixed(2)),
       load_average_after: os.loadavg().map((x) => +x.toFixed(2)),
       uv_threadpool_size_env: process.env.UV_THREADPOOL_SIZE ?? null,
-      native: { read_tmpfs_per_s: native.read, read_disk_cache_per_s: native.diskRead, write_tmpfs_per_s: native.write, stat_per_s: native.stat, python_empty_loop_us: +(1e6 / native.loop).toFixed(3) },
+      native: {
+        read_tmpfs_per_s: native.read,
+        read_disk_cache_per_s: native.diskRead,
+        write_tmpfs_per_s: native.write,
+        stat_per_s: native.stat,
+        python_empty_loop_us: +(1e6 / native.loop).toFixed(3),
+      },
       reader_info: readerInfo,
       modes: byMode,
       worker_vs_pool: {
@@ -326,7 +344,9 @@ async function main() {
         direct_write_4k: ratio('direct_write_4k'),
         getattr: ratio('getattr'),
         cached_read_4k: ratio('cached_read_4k'),
-        daemon_cpu_per_request_direct_read: +(byMode.worker.direct_read_4k.daemon_cpu_us_per_request_median / byMode.pool.direct_read_4k.daemon_cpu_us_per_request_median).toFixed(3),
+        daemon_cpu_per_request_direct_read: +(
+          byMode.worker.direct_read_4k.daemon_cpu_us_per_request_median / byMode.pool.direct_read_4k.daemon_cpu_us_per_request_median
+        ).toFixed(3),
       },
       sweep,
       goals: Object.fromEntries(
@@ -334,7 +354,12 @@ async function main() {
           m.name,
           {
             cached_read_ratio: { goal: 0.9, value: byMode[m.name].cached_read_4k.ratio, met: byMode[m.name].cached_read_4k.ratio >= 0.9 },
-            direct_read_per_s: { goal: 30_000, value: byMode[m.name].direct_read_4k.median, met: byMode[m.name].direct_read_4k.median >= 30_000, best_run: byMode[m.name].direct_read_4k.best },
+            direct_read_per_s: {
+              goal: 30_000,
+              value: byMode[m.name].direct_read_4k.median,
+              met: byMode[m.name].direct_read_4k.median >= 30_000,
+              best_run: byMode[m.name].direct_read_4k.best,
+            },
           },
         ]),
       ),
@@ -360,6 +385,9 @@ function existsShm() {
 // starts itself again with a pool that leaves room for the handlers.
 if (!isMainThread) await serve(workerData);
 else if (Number(process.env.UV_THREADPOOL_SIZE ?? 4) < 8) {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: '16' } });
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
+    stdio: 'inherit',
+    env: { ...process.env, UV_THREADPOOL_SIZE: '16' },
+  });
   process.exitCode = await new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
 } else await main();

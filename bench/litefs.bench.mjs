@@ -208,7 +208,14 @@ async function main() {
       }
       const native = median(nat);
       const litefs = median(lfs);
-      inserts[key] = { unit: 'tx/s', litefs: round(litefs), native: round(native), ratio: round(litefs / native, 3), goal: 0.5, met: litefs / native >= 0.5 };
+      inserts[key] = {
+        unit: 'tx/s',
+        litefs: round(litefs),
+        native: round(native),
+        ratio: round(litefs / native, 3),
+        goal: 0.5,
+        met: litefs / native >= 0.5,
+      };
       log(`${key}: litefs ${round(litefs)} tx/s, native ${round(native)} tx/s, ratio ${round(litefs / native, 3)}`);
     }
 
@@ -228,7 +235,14 @@ async function main() {
       }
       const native = median(nat);
       const litefs = median(lfs);
-      reads[key] = { unit: 'queries/s', litefs: round(litefs), native: round(native), ratio: round(litefs / native, 3), goal: 0.9, met: litefs / native >= 0.9 };
+      reads[key] = {
+        unit: 'queries/s',
+        litefs: round(litefs),
+        native: round(native),
+        ratio: round(litefs / native, 3),
+        goal: 0.9,
+        met: litefs / native >= 0.9,
+      };
       log(`${key}: litefs ${round(litefs)} q/s, native ${round(native)} q/s, ratio ${round(litefs / native, 3)}`);
     }
 
@@ -270,7 +284,10 @@ async function main() {
       await client('reads', dbg.path('reads.db'), 0.01, 1000, per);
       const before = await fuseRequests(dbg.logPath);
       const r = await client('reads', dbg.path('reads.db'), 1, 1000, per);
-      perTx[per === 1 ? 'point_read_autocommit' : 'point_read_100_per_tx'] = { ...diff(await fuseRequests(dbg.logPath), before, r.queries), note: 'per query, including opening the connection' };
+      perTx[per === 1 ? 'point_read_autocommit' : 'point_read_100_per_tx'] = {
+        ...diff(await fuseRequests(dbg.logPath), before, r.queries),
+        note: 'per query, including opening the connection',
+      };
     }
     await dbg.stop();
     daemon = null;

@@ -217,8 +217,14 @@ try {
       entry.compression_ratio = ratio(fileBytes, db.length);
       entry.baseline_native_lz4_block_compress_sync_MBps = mbps(db.length, compMs);
       entry.baseline_native_lz4_block_decompress_sync_MBps = mbps(db.length, decompMs);
-      entry.ratio_encode_in_memory_to_native_compress = ratio(entry.encode_in_memory_MBps, entry.baseline_native_lz4_block_compress_sync_MBps);
-      entry.ratio_decode_from_memory_to_native_decompress = ratio(entry.decode_from_memory_MBps, entry.baseline_native_lz4_block_decompress_sync_MBps);
+      entry.ratio_encode_in_memory_to_native_compress = ratio(
+        entry.encode_in_memory_MBps,
+        entry.baseline_native_lz4_block_compress_sync_MBps,
+      );
+      entry.ratio_decode_from_memory_to_native_decompress = ratio(
+        entry.decode_from_memory_MBps,
+        entry.baseline_native_lz4_block_decompress_sync_MBps,
+      );
     } else {
       entry.ratio_encode_to_file_to_raw_write = ratio(entry.encode_to_file_MBps, entry.baseline_raw_write_same_bytes_MBps);
       entry.ratio_decode_from_file_to_raw_read = ratio(entry.decode_from_file_MBps, entry.baseline_raw_read_same_file_MBps);

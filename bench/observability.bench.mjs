@@ -101,7 +101,13 @@ try {
   const plain = {
     type: 'tx',
     db: 'app.db',
-    data: { txID: '0000000000001234', postApplyChecksum: '8123456789abcdef', pageSize: 4096, commit: 1000, timestamp: '2024-01-02T03:04:05.6Z' },
+    data: {
+      txID: '0000000000001234',
+      postApplyChecksum: '8123456789abcdef',
+      pageSize: 4096,
+      commit: 1000,
+      timestamp: '2024-01-02T03:04:05.6Z',
+    },
   };
   t = performance.now();
   for (let i = 0; i < EVENTS; i++) sink += JSON.stringify(plain).length;

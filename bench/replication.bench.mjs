@@ -327,7 +327,15 @@ try {
   let nativeFirst = 1;
   for (const rate of [100, 500]) {
     log(`lag at ${rate} tx/s (native baseline first)`);
-    const native = await lagRun({ writePath: nativeDB, readPath: nativeDB, readerCode: READER_NATIVE, rate, seconds: LAG_SECONDS, firstID: nativeFirst, settle: async () => {} });
+    const native = await lagRun({
+      writePath: nativeDB,
+      readPath: nativeDB,
+      readerCode: READER_NATIVE,
+      rate,
+      seconds: LAG_SECONDS,
+      firstID: nativeFirst,
+      settle: async () => {},
+    });
     nativeFirst += native.transactions;
     const litefs = await lagRun({
       writePath: path.join(primary.mnt, LAG_DB),
@@ -378,7 +386,10 @@ try {
   // The position is visible before the log lines are written out: give them a moment.
   const lastLine = async (node, msg) => {
     for (let i = 0; i < 100; i++) {
-      const l = node.logLines(msg).filter((x) => x.db === SNAP_DB).at(-1);
+      const l = node
+        .logLines(msg)
+        .filter((x) => x.db === SNAP_DB)
+        .at(-1);
       if (l !== undefined) return l;
       await sleep(20);
     }
@@ -399,7 +410,8 @@ try {
     replica_apply_ms: applied.applyMs ?? null,
     // The daemons' part alone: snapshot written and sent by the primary
     // (the replica receives and verifies meanwhile), then applied.
-    snapshot_pipeline_MBps: sent.ms !== undefined && applied.applyMs !== undefined ? mbps(dbBytes, (sent.ms + applied.applyMs) / 1000) : null,
+    snapshot_pipeline_MBps:
+      sent.ms !== undefined && applied.applyMs !== undefined ? mbps(dbBytes, (sent.ms + applied.applyMs) / 1000) : null,
     baseline_native_copy_fsync_MBps: mbps(dbBytes, copyS),
     ratio_end_to_end_to_native_copy: Math.round((copyS / snapS) * 100) / 100,
     goal_ge_200MBps: mbps(dbBytes, snapS) >= 200,

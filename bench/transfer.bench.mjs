@@ -33,14 +33,22 @@ try {
   const db = new Database(src);
   db.pragma('journal_mode = DELETE');
   db.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
-  db.prepare('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) INSERT INTO t SELECT x, randomblob(1000) FROM c').run(103_000);
+  db.prepare(
+    'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) INSERT INTO t SELECT x, randomblob(1000) FROM c',
+  ).run(103_000);
   db.close();
   const size = (await stat(src)).size;
 
   const store = new Store({ dataDir: path.join(work, 'data'), compress: true, logger: silentLogger });
   await store.open();
   store.setPrimary(true);
-  const api = new ApiServer({ host: '127.0.0.1', port: 0, logger: silentLogger, nodeID: store.nodeIDString, routes: transferRoutesFor({ store }) });
+  const api = new ApiServer({
+    host: '127.0.0.1',
+    port: 0,
+    logger: silentLogger,
+    nodeID: store.nodeIDString,
+    routes: transferRoutesFor({ store }),
+  });
   await api.listen();
   const base = `http://127.0.0.1:${api.address().port}`;
   const agent = new Agent();

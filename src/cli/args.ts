@@ -41,7 +41,12 @@ export function parseCommandArgs<T extends ParseArgsOptionsConfig>(
 ): ParsedCommand<T> | number {
   let parsed: ParsedCommand<T>;
   try {
-    parsed = parseArgs({ args: normalizeFlags(argv), options: { ...options, ...HELP }, allowPositionals: opts.allowPositionals ?? false, strict: true });
+    parsed = parseArgs({
+      args: normalizeFlags(argv),
+      options: { ...options, ...HELP },
+      allowPositionals: opts.allowPositionals ?? false,
+      strict: true,
+    });
     opts.check?.(parsed);
   } catch (err) {
     process.stderr.write(`litefs ${command}: ${describeError(err)}\n${usage}`);

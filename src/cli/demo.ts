@@ -191,9 +191,7 @@ const PY_CLIENT = [
 /** A SQLite client in a child process: the sqlite3 CLI if installed, else python3. */
 function sql(db: string, statements: string): Promise<string> {
   const viaCLI = existsSync('/usr/bin/sqlite3') || existsSync('/usr/local/bin/sqlite3');
-  const [file, args] = viaCLI
-    ? ['sqlite3', ['-cmd', '.timeout 5000', db, statements]]
-    : ['python3', ['-c', PY_CLIENT, db, statements]];
+  const [file, args] = viaCLI ? ['sqlite3', ['-cmd', '.timeout 5000', db, statements]] : ['python3', ['-c', PY_CLIENT, db, statements]];
   return new Promise((res, rej) => {
     execFile(file, args, { timeout: 20_000 }, (err, stdout, stderr) => {
       if (err) rej(new Error(`${file}: ${stderr.trim() || err.message}`));
@@ -209,7 +207,7 @@ async function showReplication(nodes: DemoNode[], _dir: string, smoke: boolean):
   say(`writing on the primary:  sqlite3 ${db}`);
   await sql(
     db,
-    "CREATE TABLE IF NOT EXISTS greetings(id INTEGER PRIMARY KEY, node TEXT, msg TEXT); " +
+    'CREATE TABLE IF NOT EXISTS greetings(id INTEGER PRIMARY KEY, node TEXT, msg TEXT); ' +
       "INSERT INTO greetings(node, msg) VALUES ('node1', 'hello from the primary'), ('node1', 'replicated by LTX files'), ('node1', 'over HTTP/2');",
   );
   const want = await waitFor(primary, (i) => i.databases.some((d) => d.name === 'demo.db'), 10_000, 'the demo database');
@@ -217,7 +215,12 @@ async function showReplication(nodes: DemoNode[], _dir: string, smoke: boolean):
   say(`  primary position ${target.txid}/${target.checksum}`);
   let failed = false;
   for (const r of replicas) {
-    await waitFor(r, (i) => i.databases.some((d) => d.name === 'demo.db' && d.txid === target.txid && d.checksum === target.checksum), 15_000, `to TXID ${target.txid}`);
+    await waitFor(
+      r,
+      (i) => i.databases.some((d) => d.name === 'demo.db' && d.txid === target.txid && d.checksum === target.checksum),
+      15_000,
+      `to TXID ${target.txid}`,
+    );
     const rows = (await sql(join(r.mount, 'demo.db'), 'SELECT id, msg FROM greetings ORDER BY id;')).trim();
     say(`reading on ${r.name} (${r.mount}/demo.db):`);
     for (const line of rows.split('\n')) say(`  ${line}`);

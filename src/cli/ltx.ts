@@ -121,10 +121,7 @@ function trailerJSON(t: Trailer): Record<string, unknown> {
 
 // JSON numbers are exact in the text even when a JavaScript number could not hold them.
 function stringifyExact(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `\u0000${x.toString()}` : x)).replace(
-    /"\\u0000(-?\d+)"/g,
-    '$1',
-  );
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `\u0000${x.toString()}` : x)).replace(/"\\u0000(-?\d+)"/g, '$1');
 }
 
 async function dump(argv: string[]): Promise<number> {
@@ -219,9 +216,7 @@ async function verify(argv: string[]): Promise<number> {
 }
 
 async function checksum(argv: string[]): Promise<number> {
-  const { values, positionals } = usage(() =>
-    parseArgs({ args: argv, options: { help }, allowPositionals: true, strict: true }),
-  );
+  const { values, positionals } = usage(() => parseArgs({ args: argv, options: { help }, allowPositionals: true, strict: true }));
   if (values.help === true) {
     process.stdout.write(HELP.checksum!);
     return 0;

@@ -253,13 +253,16 @@ export class Daemon {
       // As LiteFS: the proxy starts once the node is ready, so a replica
       // never serves reads from a database it has not caught up on yet.
       const backend = new NodeProxyBackend(store, monitor, config.proxy.addr, log);
-      void monitor.waitReady(this.stopping.signal).then(async (ready) => {
-        if (!ready) return;
-        const proxy = createProxyServer(config.proxy, backend, { logger: log.child({ component: 'proxy' }) });
-        await proxy.listen();
-        this.proxy = proxy;
-        log.info({ addr: config.proxy.addr, target: config.proxy.target }, 'proxy: listening');
-      }).catch((err: unknown) => log.error({ err }, `proxy failed to start: ${describeError(err)}`));
+      void monitor
+        .waitReady(this.stopping.signal)
+        .then(async (ready) => {
+          if (!ready) return;
+          const proxy = createProxyServer(config.proxy, backend, { logger: log.child({ component: 'proxy' }) });
+          await proxy.listen();
+          this.proxy = proxy;
+          log.info({ addr: config.proxy.addr, target: config.proxy.target }, 'proxy: listening');
+        })
+        .catch((err: unknown) => log.error({ err }, `proxy failed to start: ${describeError(err)}`));
     }
   }
 

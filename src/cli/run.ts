@@ -33,7 +33,9 @@ export const runCommand: Command = async (argv) => {
   const cmd = args.positionals;
   const timeoutSec = Number(args.values.timeout);
   if (cmd.length === 0 || !Number.isFinite(timeoutSec) || timeoutSec <= 0) {
-    process.stderr.write(`litefs run: ${cmd.length === 0 ? 'no command given after --' : `invalid -timeout ${args.values.timeout}`}\n${USAGE}`);
+    process.stderr.write(
+      `litefs run: ${cmd.length === 0 ? 'no command given after --' : `invalid -timeout ${args.values.timeout}`}\n${USAGE}`,
+    );
     return 2;
   }
   const url = args.values.url;

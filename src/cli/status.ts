@@ -62,9 +62,18 @@ export function formatStatus(info: NodeInfo): string {
   if (info.databases.length === 0) {
     lines.push('no databases');
   } else {
-    const rows = [['DATABASE', 'TXID', 'CHECKSUM', 'PAGES', 'PAGE SIZE'], ...info.databases.map((d) => [d.name, d.txid, d.checksum, String(d.pageCount), String(d.pageSize)])];
+    const rows = [
+      ['DATABASE', 'TXID', 'CHECKSUM', 'PAGES', 'PAGE SIZE'],
+      ...info.databases.map((d) => [d.name, d.txid, d.checksum, String(d.pageCount), String(d.pageSize)]),
+    ];
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-    for (const r of rows) lines.push(r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
+    for (const r of rows)
+      lines.push(
+        r
+          .map((cell, c) => cell.padEnd(widths[c]!))
+          .join('  ')
+          .trimEnd(),
+      );
   }
   return `${lines.join('\n')}\n`;
 }

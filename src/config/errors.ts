@@ -36,12 +36,7 @@ export class ConfigError extends CodedError {
   readonly source: string;
   readonly problems: readonly ConfigProblem[];
 
-  constructor(
-    code: ConfigErrorCode,
-    source: string,
-    problems: readonly ConfigProblem[],
-    options?: { cause?: unknown; message?: string },
-  ) {
+  constructor(code: ConfigErrorCode, source: string, problems: readonly ConfigProblem[], options?: { cause?: unknown; message?: string }) {
     super(code, options?.message ?? formatProblems(source, problems), options);
     this.code = code;
     this.source = source;

@@ -66,10 +66,7 @@ export async function findConfigFile(opts: FindConfigOptions = {}): Promise<stri
  * Reads and parses a config file. With no path, searches the standard
  * locations (findConfigFile) and fails with ERR_CONFIG_NOT_FOUND if none exists.
  */
-export async function loadConfig(
-  configPath?: string | null,
-  opts: ParseConfigOptions & FindConfigOptions = {},
-): Promise<Config> {
+export async function loadConfig(configPath?: string | null, opts: ParseConfigOptions & FindConfigOptions = {}): Promise<Config> {
   let file = configPath ?? null;
   if (file === null) {
     file = await findConfigFile(opts);

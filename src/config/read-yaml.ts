@@ -82,7 +82,12 @@ class Walker {
     if (!isMap(n)) {
       const p = this.where(n);
       const name = prefix === '' ? 'the config file' : prefix;
-      this.problem('wrong-type', prefix, p, `${name}${at(p.line, p.column)}: expected a mapping of ${spec.label} settings (${keyList(spec)}), got ${this.describe(n)}`);
+      this.problem(
+        'wrong-type',
+        prefix,
+        p,
+        `${name}${at(p.line, p.column)}: expected a mapping of ${spec.label} settings (${keyList(spec)}), got ${this.describe(n)}`,
+      );
       return;
     }
     if (prefix !== '') this.raw.sections.set(prefix, this.where(n));
@@ -99,7 +104,12 @@ class Walker {
       if (field === undefined) {
         const where = spec.label === 'top-level' ? 'allowed top-level keys' : `allowed keys in ${spec.label}`;
         const hint = suggest(key, Object.keys(spec.fields));
-        this.problem('unknown-key', path, keyPos, `unknown key ${path}${at(keyPos.line, keyPos.column)}${hint}; ${where}: ${keyList(spec)}`);
+        this.problem(
+          'unknown-key',
+          path,
+          keyPos,
+          `unknown key ${path}${at(keyPos.line, keyPos.column)}${hint}; ${where}: ${keyList(spec)}`,
+        );
         continue;
       }
       this.field(pair.value, field, path, keyPos);
@@ -202,7 +212,12 @@ class Walker {
   private execEntry(node: YamlNode | null, path: string): ExecEntry | null {
     const p = this.where(node);
     if (node === null || !isMap(node)) {
-      this.problem('wrong-type', path, p, `${path}${at(p.line, p.column)}: expected a mapping with keys ${EXEC_ENTRY_KEYS.join(', ')}, got ${this.describe(node)}`);
+      this.problem(
+        'wrong-type',
+        path,
+        p,
+        `${path}${at(p.line, p.column)}: expected a mapping with keys ${EXEC_ENTRY_KEYS.join(', ')}, got ${this.describe(node)}`,
+      );
       return null;
     }
     let cmd: string | undefined;
@@ -218,7 +233,12 @@ class Walker {
       if (key === 'cmd') {
         if (s === null || typeof s.value === 'boolean' || (s.value !== null && typeof s.value === 'object')) {
           ok = false;
-          this.problem('wrong-type', `${path}.cmd`, vp, `${path}.cmd${at(vp.line, vp.column)}: expected a command string, got ${s?.shown ?? this.describe(v)}`);
+          this.problem(
+            'wrong-type',
+            `${path}.cmd`,
+            vp,
+            `${path}.cmd${at(vp.line, vp.column)}: expected a command string, got ${s?.shown ?? this.describe(v)}`,
+          );
         } else if (s.value !== null && s.text.trim() !== '') {
           cmd = s.text;
         }
@@ -227,13 +247,23 @@ class Walker {
         if (s !== null && s.value === null) continue;
         if (typeof b !== 'boolean') {
           ok = false;
-          this.problem('wrong-type', `${path}.if-candidate`, vp, `${path}.if-candidate${at(vp.line, vp.column)}: expected true or false, got ${s?.shown ?? this.describe(v)}`);
+          this.problem(
+            'wrong-type',
+            `${path}.if-candidate`,
+            vp,
+            `${path}.if-candidate${at(vp.line, vp.column)}: expected true or false, got ${s?.shown ?? this.describe(v)}`,
+          );
         } else {
           ifCandidate = b;
         }
       } else {
         ok = false;
-        this.problem('unknown-key', `${path}.${key}`, kp, `unknown key ${path}.${key}${at(kp.line, kp.column)}${suggest(key, [...EXEC_ENTRY_KEYS])}; allowed keys in exec entries: ${EXEC_ENTRY_KEYS.join(', ')}`);
+        this.problem(
+          'unknown-key',
+          `${path}.${key}`,
+          kp,
+          `unknown key ${path}.${key}${at(kp.line, kp.column)}${suggest(key, [...EXEC_ENTRY_KEYS])}; allowed keys in exec entries: ${EXEC_ENTRY_KEYS.join(', ')}`,
+        );
       }
     }
     if (cmd === undefined) {

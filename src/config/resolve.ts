@@ -66,7 +66,11 @@ export function resolveConfig(raw: RawConfig, opts: ResolveOptions): { config: C
   const retentionMs = r.ms('data.retention') ?? DEFAULTS.retentionMs;
   const retentionMonitorIntervalMs = r.ms('data.retention-monitor-interval') ?? DEFAULTS.retentionMonitorIntervalMs;
   if (retentionMonitorIntervalMs === 0) {
-    problem('invalid-value', 'data.retention-monitor-interval', `data.retention-monitor-interval${where('data.retention-monitor-interval')}: must be greater than 0`);
+    problem(
+      'invalid-value',
+      'data.retention-monitor-interval',
+      `data.retention-monitor-interval${where('data.retention-monitor-interval')}: must be greater than 0`,
+    );
   }
   checkDirs(dataDir, fuseDir, r, problem);
 
@@ -74,7 +78,11 @@ export function resolveConfig(raw: RawConfig, opts: ResolveOptions): { config: C
   const httpAddr = required('http.addr', DEFAULTS.httpAddr);
   let listen = parseHostPort(httpAddr);
   if (listen === undefined) {
-    problem('invalid-value', 'http.addr', `http.addr${where('http.addr')}: ${JSON.stringify(httpAddr)} is not a listen address; expected [host]:port, e.g. :20202`);
+    problem(
+      'invalid-value',
+      'http.addr',
+      `http.addr${where('http.addr')}: ${JSON.stringify(httpAddr)} is not a listen address; expected [host]:port, e.g. :20202`,
+    );
     listen = parseHostPort(DEFAULTS.httpAddr)!;
   }
 
@@ -83,22 +91,42 @@ export function resolveConfig(raw: RawConfig, opts: ResolveOptions): { config: C
   const proxyTarget = r.str('proxy.target') ?? '';
   const proxyDB = r.str('proxy.db') ?? '';
   if (proxyAddr !== '' && parseHostPort(proxyAddr) === undefined) {
-    problem('invalid-value', 'proxy.addr', `proxy.addr${where('proxy.addr')}: ${JSON.stringify(proxyAddr)} is not a listen address; expected [host]:port, e.g. :8080`);
+    problem(
+      'invalid-value',
+      'proxy.addr',
+      `proxy.addr${where('proxy.addr')}: ${JSON.stringify(proxyAddr)} is not a listen address; expected [host]:port, e.g. :8080`,
+    );
   }
   if (proxyTarget !== '') {
     if (parseHostPort(proxyTarget) === undefined) {
-      problem('invalid-value', 'proxy.target', `proxy.target${where('proxy.target')}: ${JSON.stringify(proxyTarget)} is not an address; expected host:port of the application, e.g. localhost:8081`);
+      problem(
+        'invalid-value',
+        'proxy.target',
+        `proxy.target${where('proxy.target')}: ${JSON.stringify(proxyTarget)} is not an address; expected host:port of the application, e.g. localhost:8081`,
+      );
     }
     const sectionAt = r.sectionAt('proxy');
-    if (proxyAddr === '' && !r.rejected('proxy.addr')) problem('missing', 'proxy.addr', `proxy.addr is required when proxy.target is set${sectionAt}`, r.pos('proxy.target'));
-    if (proxyDB === '' && !r.rejected('proxy.db')) problem('missing', 'proxy.db', `proxy.db is required when proxy.target is set (the database whose TXID the proxy tracks)${sectionAt}`, r.pos('proxy.target'));
+    if (proxyAddr === '' && !r.rejected('proxy.addr'))
+      problem('missing', 'proxy.addr', `proxy.addr is required when proxy.target is set${sectionAt}`, r.pos('proxy.target'));
+    if (proxyDB === '' && !r.rejected('proxy.db'))
+      problem(
+        'missing',
+        'proxy.db',
+        `proxy.db is required when proxy.target is set (the database whose TXID the proxy tracks)${sectionAt}`,
+        r.pos('proxy.target'),
+      );
   }
 
   // lease
   const typeText = r.str('lease.type');
   let leaseType: LeaseType = 'static';
   if (typeText === undefined && !r.rejected('lease.type')) {
-    problem('missing', 'lease.type', `lease.type is required${r.sectionAt('lease')}; allowed values: ${LEASE_TYPES.join(', ')}`, r.sectionPos('lease'));
+    problem(
+      'missing',
+      'lease.type',
+      `lease.type is required${r.sectionAt('lease')}; allowed values: ${LEASE_TYPES.join(', ')}`,
+      r.sectionPos('lease'),
+    );
   } else {
     leaseType = typeText as LeaseType;
   }
@@ -107,11 +135,20 @@ export function resolveConfig(raw: RawConfig, opts: ResolveOptions): { config: C
   const databases = r.list('lease.databases') ?? [];
   const advertiseText = nonEmpty(r.str('lease.advertise-url'));
   if (advertiseText !== undefined && !isHttpURL(advertiseText)) {
-    problem('invalid-value', 'lease.advertise-url', `lease.advertise-url${where('lease.advertise-url')}: ${JSON.stringify(advertiseText)} is not an http:// or https:// URL`);
+    problem(
+      'invalid-value',
+      'lease.advertise-url',
+      `lease.advertise-url${where('lease.advertise-url')}: ${JSON.stringify(advertiseText)} is not an http:// or https:// URL`,
+    );
   }
   const isStaticReplica = typeText === 'static' && !candidate;
   if (isStaticReplica && advertiseText === undefined && !r.rejected('lease.advertise-url')) {
-    problem('missing', 'lease.advertise-url', `lease.advertise-url is required on a static-lease replica (lease.candidate: false)${r.sectionAt('lease')}; set it to the primary's API URL, e.g. http://primary:20202`, r.pos('lease.candidate'));
+    problem(
+      'missing',
+      'lease.advertise-url',
+      `lease.advertise-url is required on a static-lease replica (lease.candidate: false)${r.sectionAt('lease')}; set it to the primary's API URL, e.g. http://primary:20202`,
+      r.pos('lease.candidate'),
+    );
   }
   let hostname = nonEmpty(r.str('lease.hostname'));
   if (hostname === undefined && isStaticReplica && advertiseText !== undefined && isHttpURL(advertiseText)) {
@@ -122,13 +159,25 @@ export function resolveConfig(raw: RawConfig, opts: ResolveOptions): { config: C
   hostname ??= opts.hostname;
   const advertiseURL = advertiseText ?? `http://${hostname}:${listen.port}`;
   if (databases.length > 0 && candidate) {
-    problem('conflict', 'lease.databases', `lease.databases${where('lease.databases')}: a database filter is only allowed when lease.candidate is false (a node that may become primary must hold every database)`);
+    problem(
+      'conflict',
+      'lease.databases',
+      `lease.databases${where('lease.databases')}: a database filter is only allowed when lease.candidate is false (a node that may become primary must hold every database)`,
+    );
   }
   if (promote && !candidate) {
-    problem('conflict', 'lease.promote', `lease.promote${where('lease.promote')}: only allowed when lease.candidate is true (a non-candidate cannot become primary)`);
+    problem(
+      'conflict',
+      'lease.promote',
+      `lease.promote${where('lease.promote')}: only allowed when lease.candidate is true (a non-candidate cannot become primary)`,
+    );
   }
   if (promote && typeText === 'static') {
-    problem('conflict', 'lease.promote', `lease.promote${where('lease.promote')}: requires lease.type consul (static leases cannot be handed off)`);
+    problem(
+      'conflict',
+      'lease.promote',
+      `lease.promote${where('lease.promote')}: requires lease.type consul (static leases cannot be handed off)`,
+    );
   }
 
   const consulURL = r.str('lease.consul.url') ?? '';
@@ -138,19 +187,41 @@ export function resolveConfig(raw: RawConfig, opts: ResolveOptions): { config: C
   if (typeText === 'consul') {
     const sectionAt = r.sectionAt('lease.consul') || r.sectionAt('lease');
     if (consulURL.trim() === '' && !r.rejected('lease.consul.url')) {
-      problem('missing', 'lease.consul.url', `lease.consul.url is required when lease.type is consul${sectionAt}; e.g. http://localhost:8500 or https://:TOKEN@consul.example.com/prefix`, r.pos('lease.consul.url') ?? r.sectionPos('lease.consul') ?? r.pos('lease.type'));
+      problem(
+        'missing',
+        'lease.consul.url',
+        `lease.consul.url is required when lease.type is consul${sectionAt}; e.g. http://localhost:8500 or https://:TOKEN@consul.example.com/prefix`,
+        r.pos('lease.consul.url') ?? r.sectionPos('lease.consul') ?? r.pos('lease.type'),
+      );
     } else if (!isHttpURL(consulURL)) {
-      problem('invalid-value', 'lease.consul.url', `lease.consul.url${where('lease.consul.url')}: ${redactURL(consulURL)} is not an http:// or https:// URL`);
+      problem(
+        'invalid-value',
+        'lease.consul.url',
+        `lease.consul.url${where('lease.consul.url')}: ${redactURL(consulURL)} is not an http:// or https:// URL`,
+      );
     }
     if (consulKey.trim() === '' && !r.rejected('lease.consul.key')) {
-      problem('missing', 'lease.consul.key', `lease.consul.key is required when lease.type is consul${sectionAt}; e.g. litefs/primary`, r.pos('lease.consul.key') ?? r.sectionPos('lease.consul') ?? r.pos('lease.type'));
+      problem(
+        'missing',
+        'lease.consul.key',
+        `lease.consul.key is required when lease.type is consul${sectionAt}; e.g. litefs/primary`,
+        r.pos('lease.consul.key') ?? r.sectionPos('lease.consul') ?? r.pos('lease.type'),
+      );
     }
   }
   if (r.has('lease.consul.ttl') && (ttlMs < CONSUL_MIN_TTL_MS || ttlMs > CONSUL_MAX_TTL_MS)) {
-    problem('invalid-value', 'lease.consul.ttl', `lease.consul.ttl${where('lease.consul.ttl')}: ${formatGoDuration(ttlMs)} is outside 1s..24h (Consul accepts session TTLs up to 86400s; its default minimum is 10s)`);
+    problem(
+      'invalid-value',
+      'lease.consul.ttl',
+      `lease.consul.ttl${where('lease.consul.ttl')}: ${formatGoDuration(ttlMs)} is outside 1s..24h (Consul accepts session TTLs up to 86400s; its default minimum is 10s)`,
+    );
   }
   if (lockDelayMs > CONSUL_MAX_LOCK_DELAY_MS) {
-    problem('invalid-value', 'lease.consul.lock-delay', `lease.consul.lock-delay${where('lease.consul.lock-delay')}: ${formatGoDuration(lockDelayMs)} is more than 60s, the most Consul allows`);
+    problem(
+      'invalid-value',
+      'lease.consul.lock-delay',
+      `lease.consul.lock-delay${where('lease.consul.lock-delay')}: ${formatGoDuration(lockDelayMs)} is more than 60s, the most Consul allows`,
+    );
   }
 
   // log
@@ -226,12 +297,27 @@ function checkDirs(dataDir: string, fuseDir: string, r: Reader, problem: Problem
   const fuseAt = at(r.pos('fuse.dir')?.line, r.pos('fuse.dir')?.column);
   const pos = r.pos('fuse.dir') ?? r.pos('data.dir');
   if (data === fuse) {
-    problem('conflict', 'fuse.dir', `fuse.dir${fuseAt}: ${JSON.stringify(fuseDir)} is the same directory as data.dir; the mount point must be outside the data directory`, pos);
+    problem(
+      'conflict',
+      'fuse.dir',
+      `fuse.dir${fuseAt}: ${JSON.stringify(fuseDir)} is the same directory as data.dir; the mount point must be outside the data directory`,
+      pos,
+    );
   } else if (inside(fuse, data)) {
-    problem('conflict', 'fuse.dir', `fuse.dir${fuseAt}: ${JSON.stringify(fuseDir)} is inside data.dir ${JSON.stringify(dataDir)}; the mount point must be outside the data directory`, pos);
+    problem(
+      'conflict',
+      'fuse.dir',
+      `fuse.dir${fuseAt}: ${JSON.stringify(fuseDir)} is inside data.dir ${JSON.stringify(dataDir)}; the mount point must be outside the data directory`,
+      pos,
+    );
   } else if (inside(data, fuse)) {
     const dataAt = at(r.pos('data.dir')?.line, r.pos('data.dir')?.column);
-    problem('conflict', 'data.dir', `data.dir${dataAt}: ${JSON.stringify(dataDir)} is inside fuse.dir ${JSON.stringify(fuseDir)}; the data directory must be outside the mount point`, r.pos('data.dir') ?? pos);
+    problem(
+      'conflict',
+      'data.dir',
+      `data.dir${dataAt}: ${JSON.stringify(dataDir)} is inside fuse.dir ${JSON.stringify(fuseDir)}; the data directory must be outside the mount point`,
+      r.pos('data.dir') ?? pos,
+    );
   }
 }
 

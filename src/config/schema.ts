@@ -114,9 +114,7 @@ export const CONFIG_SCHEMA: SectionSpec = {
     },
     tracing: {
       kind: 'unsupported',
-      reason:
-        'the rolling trace log is not supported by litefs-ts; remove the tracing section ' +
-        '(log.debug: true gives verbose logs)',
+      reason: 'the rolling trace log is not supported by litefs-ts; remove the tracing section ' + '(log.debug: true gives verbose logs)',
     },
   },
 };

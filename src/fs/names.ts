@@ -8,10 +8,7 @@
  */
 export type FileKind = 'database' | 'journal' | 'wal' | 'shm' | 'pos' | 'lock';
 
-export type ParsedName =
-  | { kind: 'primary' }
-  | { kind: 'lag' }
-  | { kind: FileKind; db: string };
+export type ParsedName = { kind: 'primary' } | { kind: 'lag' } | { kind: FileKind; db: string };
 
 const SUFFIXES: ReadonlyArray<readonly [string, FileKind]> = [
   ['-journal', 'journal'],

@@ -72,7 +72,11 @@ export class FuseProtocolError extends CodedError {
 
 /** An operation on a session that has not started or has already ended. */
 export class FuseSessionError extends CodedError {
-  constructor(code: 'ERR_FUSE_SESSION_CLOSED' | 'ERR_FUSE_NOT_INITIALIZED' | 'ERR_FUSE_NOTIFY_FAILED', message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: 'ERR_FUSE_SESSION_CLOSED' | 'ERR_FUSE_NOT_INITIALIZED' | 'ERR_FUSE_NOTIFY_FAILED',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(code, message, options);
   }
 }

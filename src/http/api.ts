@@ -41,7 +41,11 @@ export interface NodeInfo {
 
 export function nodeInfo(ctx: ApiContext): NodeInfo {
   const { store, monitor } = ctx;
-  const primary = monitor.isPrimary ? { hostname: monitor.leaser.hostname } : monitor.primary === null ? null : { hostname: monitor.primary.hostname };
+  const primary = monitor.isPrimary
+    ? { hostname: monitor.leaser.hostname }
+    : monitor.primary === null
+      ? null
+      : { hostname: monitor.primary.hostname };
   return {
     clusterID: '',
     isPrimary: monitor.isPrimary,

@@ -21,9 +21,7 @@ export interface TxEventData {
 }
 
 export type LiteFSEvent =
-  | { type: 'init'; data: RoleEventData }
-  | { type: 'tx'; db: string; data: TxEventData }
-  | { type: 'primaryChange'; data: RoleEventData };
+  { type: 'init'; data: RoleEventData } | { type: 'tx'; db: string; data: TxEventData } | { type: 'primaryChange'; data: RoleEventData };
 
 export function txEvent(change: DBChange): LiteFSEvent {
   // Keys in LiteFS's order: type, db, data.

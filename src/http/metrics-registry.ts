@@ -85,7 +85,10 @@ export function createMetricsRegistry(ctx: ApiContext, opts: MetricsOptions = {}
     if (type === 'gauge') new Gauge({ name, help, labelNames: ['db'], registers, collect });
     else new Counter({ name, help, labelNames: ['db'], registers, collect });
   };
-  const stat = (key: keyof DBStats): DBValue => (db) => db.stats[key];
+  const stat =
+    (key: keyof DBStats): DBValue =>
+    (db) =>
+      db.stats[key];
 
   perDB('gauge', 'litefs_db_txid', 'TXID of the newest transaction of the database.', (db) => Number(db.pos.txid));
   perDB('counter', 'litefs_db_database_write_count', 'Writes SQLite clients made to the database file.', stat('databaseWrites'));
@@ -94,7 +97,12 @@ export function createMetricsRegistry(ctx: ApiContext, opts: MetricsOptions = {}
   perDB('counter', 'litefs_db_shm_write_count', 'Writes to the shared-memory file (WAL mode is not supported yet).', stat('shmWrites'));
   perDB('counter', 'litefs_db_commit_count', 'Transactions recorded as LTX files on this node.', stat('commits'));
   perDB('gauge', 'litefs_db_ltx_reap_count', 'LTX files removed by retention.', stat('ltxReaped'));
-  perDB('gauge', 'litefs_db_lag_seconds', 'Seconds between writing the newest LTX file and applying it here (0 after a local commit).', (db) => applyLagSeconds.get(db.name) ?? 0);
+  perDB(
+    'gauge',
+    'litefs_db_lag_seconds',
+    'Seconds between writing the newest LTX file and applying it here (0 after a local commit).',
+    (db) => applyLagSeconds.get(db.name) ?? 0,
+  );
 
   // Both LTX gauges come from one directory pass per scrape (the registry
   // collects every metric concurrently).

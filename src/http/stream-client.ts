@@ -12,10 +12,7 @@ import type { Store } from '../store/store.js';
 import type { PrimaryInfo } from '../lease/index.js';
 import { FrameReader, encodePosMap, type LTXFrame } from './protocol/index.js';
 
-export type StreamEnd =
-  | { reason: 'end' }
-  | { reason: 'handoff'; leaseID: string }
-  | { reason: 'error'; error: unknown };
+export type StreamEnd = { reason: 'end' } | { reason: 'handoff'; leaseID: string } | { reason: 'error'; error: unknown };
 
 export interface ReplicaStreamOptions {
   store: Store;
@@ -64,8 +61,16 @@ export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<Stre
       s.destroy();
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    const positions = new Map(store.databases().filter((d) => d.pos.txid > 0n).map((d) => [d.name, d.pos]));
-    const path = opts.databases !== undefined && opts.databases.length > 0 ? `/stream?filter=${encodeURIComponent(opts.databases.join(','))}` : '/stream';
+    const positions = new Map(
+      store
+        .databases()
+        .filter((d) => d.pos.txid > 0n)
+        .map((d) => [d.name, d.pos]),
+    );
+    const path =
+      opts.databases !== undefined && opts.databases.length > 0
+        ? `/stream?filter=${encodeURIComponent(opts.databases.join(','))}`
+        : '/stream';
     const req = s.request({
       ':method': 'POST',
       ':path': path,
@@ -221,12 +226,29 @@ async function receiveLTX(frame: LTXFrame, opts: ReplicaStreamOptions, log: Logg
   }
   if (isSnapshot(h)) {
     log.info(
-      { db: frame.name, txid: formatTXID(h.maxTXID), pages: h.commit, bytes: verified.size, receiveMs: received - started, applyMs: Date.now() - received },
+      {
+        db: frame.name,
+        txid: formatTXID(h.maxTXID),
+        pages: h.commit,
+        bytes: verified.size,
+        receiveMs: received - started,
+        applyMs: Date.now() - received,
+      },
       'applied snapshot',
     );
   } else {
     // ageMs: since the primary committed it (its LTX timestamp; the clocks may differ across hosts).
-    log.debug({ db: frame.name, txid: formatTXID(h.maxTXID), snapshot: false, receiveMs: received - started, applyMs: Date.now() - received, ageMs: Date.now() - Number(h.timestamp) }, 'applied');
+    log.debug(
+      {
+        db: frame.name,
+        txid: formatTXID(h.maxTXID),
+        snapshot: false,
+        receiveMs: received - started,
+        applyMs: Date.now() - received,
+        ageMs: Date.now() - Number(h.timestamp),
+      },
+      'applied',
+    );
   }
 }
 

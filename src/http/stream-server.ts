@@ -225,7 +225,10 @@ export class StreamServer {
       if (ours.txid === 0n) return;
       if (theirs.txid > ours.txid || (theirs.txid === ours.txid && theirs.postApplyChecksum !== ours.postApplyChecksum)) {
         // `replica` is already the node ID in this logger's bindings.
-        log.warn({ db: name, replicaPos: formatPos(theirs), primaryPos: formatPos(ours) }, 'replica diverged from this primary; sending a snapshot');
+        log.warn(
+          { db: name, replicaPos: formatPos(theirs), primaryPos: formatPos(ours) },
+          'replica diverged from this primary; sending a snapshot',
+        );
         theirs = ZERO;
       }
       if (theirs.txid === ours.txid) return;
@@ -306,7 +309,14 @@ export class StreamServer {
     const snap = await writing;
     db.stats.snapshotFramesSent++;
     log.info(
-      { db: db.name, txid: snap.header.maxTXID.toString(16), pages: snap.header.commit, bytes, ms: Date.now() - started, writeMs: (spool.finishedAt ?? Date.now()) - started },
+      {
+        db: db.name,
+        txid: snap.header.maxTXID.toString(16),
+        pages: snap.header.commit,
+        bytes,
+        ms: Date.now() - started,
+        writeMs: (spool.finishedAt ?? Date.now()) - started,
+      },
       'sent snapshot',
     );
     return { txid: snap.header.maxTXID, postApplyChecksum: snap.trailer.postApplyChecksum };
@@ -324,7 +334,13 @@ export class StreamServer {
    * Sends an LTX frame whose body is read from `fh` as far as `spool` says
    * it has been written, until the writer is done; returns the body size.
    */
-  private async sendBody(name: string, fh: FileHandle, declared: bigint, spool: SpoolProgress, write: (b: Buffer) => Promise<void>): Promise<number> {
+  private async sendBody(
+    name: string,
+    fh: FileHandle,
+    declared: bigint,
+    spool: SpoolProgress,
+    write: (b: Buffer) => Promise<void>,
+  ): Promise<number> {
     await write(encodeLTXFrameHeader(name, declared));
     const enc = new ChunkEncoder({ batchBytes: FILE_READ });
     let off = 0;

@@ -6,13 +6,7 @@ import { describeError } from '../internal/errors.js';
 import { invalidDatabaseName, parseName } from '../fs/names.js';
 import { LtxDecoder, formatPos, lockPgno, posToJSON, type Header, type Pos } from '../ltx/index.js';
 import { isStoreError } from '../store/errors.js';
-import {
-  ImportError,
-  importDatabase,
-  importSizeLimit,
-  inspectImportHeader,
-  type ImportErrorCode,
-} from '../store/import.js';
+import { ImportError, importDatabase, importSizeLimit, inspectImportHeader, type ImportErrorCode } from '../store/import.js';
 import { LockError } from '../store/rwmutex.js';
 import { SQLITE_HEADER_SIZE } from '../store/sqlite-header.js';
 import { writeSnapshot } from '../store/snapshot.js';
@@ -282,4 +276,3 @@ function write(response: ApiResponse, chunk: Buffer): Promise<void> {
     res.on('close', onClose);
   });
 }
-

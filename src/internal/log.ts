@@ -89,7 +89,11 @@ export function formatText(line: string, withTime: boolean): string {
   const { time, level, msg, ...rest } = rec;
   const parts: string[] = [];
   if (withTime && typeof time === 'string') parts.push(time);
-  parts.push(String(level ?? 'info').toUpperCase().padEnd(5));
+  parts.push(
+    String(level ?? 'info')
+      .toUpperCase()
+      .padEnd(5),
+  );
   if (typeof msg === 'string') parts.push(msg);
   for (const [k, v] of Object.entries(rest)) parts.push(`${k}=${fieldText(v)}`);
   return `${parts.join(' ')}\n`;

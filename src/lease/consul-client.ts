@@ -35,7 +35,16 @@ interface RawConsul {
     set(opts: CommonCallOptions & { key: string; value: string; acquire?: string; release?: string; cas?: number }): Promise<unknown>;
   };
   session: {
-    create(opts: CommonCallOptions & { name: string; behavior: 'release' | 'delete'; lockdelay: string; ttl: string; checks: string[]; node?: string }): Promise<unknown>;
+    create(
+      opts: CommonCallOptions & {
+        name: string;
+        behavior: 'release' | 'delete';
+        lockdelay: string;
+        ttl: string;
+        checks: string[];
+        node?: string;
+      },
+    ): Promise<unknown>;
     renew(opts: CommonCallOptions & { id: string }): Promise<unknown>;
     destroy(opts: CommonCallOptions & { id: string }): Promise<unknown>;
   };
@@ -122,7 +131,10 @@ export class ConsulClient {
    * when the key may have changed or after `waitMs`. `index` is Consul's
    * X-Consul-Index from the response.
    */
-  async getKey(key: string, opts: RequestOptions & { index?: number; waitMs?: number } = {}): Promise<{ entry: KVEntry | null; index: number }> {
+  async getKey(
+    key: string,
+    opts: RequestOptions & { index?: number; waitMs?: number } = {},
+  ): Promise<{ entry: KVEntry | null; index: number }> {
     const blocking = opts.index !== undefined && opts.index > 0;
     const query = blocking ? `?index=${opts.index}&wait=${opts.waitMs ?? 300_000}ms` : '';
     const path = `/v1/kv/${encodeKeyPath(key)}${query}`;
@@ -157,7 +169,14 @@ export class ConsulClient {
     mode: { acquire?: string; release?: string; cas?: number },
     opts: RequestOptions = {},
   ): Promise<boolean> {
-    const q = mode.acquire !== undefined ? `?acquire=${mode.acquire}` : mode.release !== undefined ? `?release=${mode.release}` : mode.cas !== undefined ? `?cas=${mode.cas}` : '';
+    const q =
+      mode.acquire !== undefined
+        ? `?acquire=${mode.acquire}`
+        : mode.release !== undefined
+          ? `?release=${mode.release}`
+          : mode.cas !== undefined
+            ? `?cas=${mode.cas}`
+            : '';
     const path = `/v1/kv/${encodeKeyPath(key)}${q}`;
     const body = await this.call('kv.set', 'PUT', path, opts, (common) => this.raw.kv.set({ ...common, key, value, ...mode }));
     // papi (the package's HTTP layer) resolves a falsy body as undefined, so
@@ -168,7 +187,9 @@ export class ConsulClient {
   }
 
   async registerNode(node: string, address: string, opts: RequestOptions = {}): Promise<void> {
-    await this.call('catalog.register', 'PUT', '/v1/catalog/register', opts, (common) => this.raw.catalog.register({ ...common, node, address }));
+    await this.call('catalog.register', 'PUT', '/v1/catalog/register', opts, (common) =>
+      this.raw.catalog.register({ ...common, node, address }),
+    );
   }
 
   /** Drops idle keep-alive sockets. The client stays usable. */

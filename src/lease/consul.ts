@@ -6,7 +6,16 @@ import { joinKey, parseConsulURL, redact, type ConsulEndpoint } from './consul-u
 import { LeaseError, PrimaryExistsError, isLeaseError } from './errors.js';
 import { HandoffChannel, sleep } from './handoff.js';
 import { TokenBucket } from './token-bucket.js';
-import { decodePrimaryInfo, encodePrimaryInfo, samePrimary, type CallOptions, type HandoffOptions, type Lease, type Leaser, type PrimaryInfo } from './types.js';
+import {
+  decodePrimaryInfo,
+  encodePrimaryInfo,
+  samePrimary,
+  type CallOptions,
+  type HandoffOptions,
+  type Lease,
+  type Leaser,
+  type PrimaryInfo,
+} from './types.js';
 
 export interface ConsulLeaserOptions {
   /** lease.consul.url: agent, ACL token (password) and key prefix (path). */
@@ -86,13 +95,15 @@ export class ConsulLeaser implements Leaser {
   constructor(opts: ConsulLeaserOptions) {
     if (opts.key.trim() === '') throw new LeaseError('ERR_LEASE_INVALID_OPTIONS', 'consul leaser: a key is required (lease.consul.key)');
     if (opts.hostname === '') throw new LeaseError('ERR_LEASE_INVALID_OPTIONS', 'consul leaser: a hostname is required (lease.hostname)');
-    if (opts.advertiseURL === '') throw new LeaseError('ERR_LEASE_INVALID_OPTIONS', 'consul leaser: an advertise URL is required (lease.advertise-url)');
+    if (opts.advertiseURL === '')
+      throw new LeaseError('ERR_LEASE_INVALID_OPTIONS', 'consul leaser: an advertise URL is required (lease.advertise-url)');
     this.endpoint = parseConsulURL(opts.url);
     this.hostname = opts.hostname;
     this.advertiseURL = opts.advertiseURL;
     this.candidate = opts.candidate ?? true;
     this.key = joinKey(this.endpoint.keyPrefix, opts.key);
-    if (this.key === '') throw new LeaseError('ERR_LEASE_INVALID_OPTIONS', `consul leaser: key ${JSON.stringify(opts.key)} is empty after joining`);
+    if (this.key === '')
+      throw new LeaseError('ERR_LEASE_INVALID_OPTIONS', `consul leaser: key ${JSON.stringify(opts.key)} is empty after joining`);
     this.clusterIDKey = joinKey(this.key, 'clusterid');
     this.nodeName = this.endpoint.keyPrefix === '' ? undefined : joinKey(this.endpoint.keyPrefix, 'litefs');
     this.ttlMs = opts.ttlMs ?? CONSUL_DEFAULTS.ttlMs;
@@ -148,7 +159,10 @@ export class ConsulLeaser implements Leaser {
     } finally {
       // Without the lock the session is useless; TTL would reap it, but not
       // before it cluttered Consul for up to 2×TTL.
-      if (!acquired) await this.client.destroySession(sessionID).catch((err: unknown) => this.logger.warn({ err: describeError(err), sessionID }, 'consul: cannot destroy unused session'));
+      if (!acquired)
+        await this.client
+          .destroySession(sessionID)
+          .catch((err: unknown) => this.logger.warn({ err: describeError(err), sessionID }, 'consul: cannot destroy unused session'));
     }
     if (!acquired) throw await this.primaryExists();
     this.logger.info({ key: this.key, sessionID }, 'consul: primary lease acquired');
@@ -243,7 +257,10 @@ export class ConsulLeaser implements Leaser {
     }
     const existing = entry?.value ?? null;
     if (existing === id) return;
-    throw new LeaseError('ERR_LEASE_CLUSTER_ID_MISMATCH', `consul key ${this.clusterIDKey} already holds cluster ID ${JSON.stringify(existing)}; refusing to set ${JSON.stringify(id)}`);
+    throw new LeaseError(
+      'ERR_LEASE_CLUSTER_ID_MISMATCH',
+      `consul key ${this.clusterIDKey} already holds cluster ID ${JSON.stringify(existing)}; refusing to set ${JSON.stringify(id)}`,
+    );
   }
 
   async close(): Promise<void> {
@@ -278,7 +295,8 @@ export class ConsulLeaser implements Leaser {
   }
 
   private checkCandidate(): void {
-    if (!this.candidate) throw new LeaseError('ERR_LEASE_NOT_CANDIDATE', `${this.hostname} is not a lease candidate (lease.candidate: false)`);
+    if (!this.candidate)
+      throw new LeaseError('ERR_LEASE_NOT_CANDIDATE', `${this.hostname} is not a lease candidate (lease.candidate: false)`);
   }
 }
 

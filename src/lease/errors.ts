@@ -56,8 +56,18 @@ export class ConsulRequestError extends LeaseError {
   readonly status: number | undefined;
   readonly timedOut: boolean;
 
-  constructor(fields: { operation: string; method: string; url: string; status?: number; timedOut: boolean; detail: string; cause?: unknown }) {
-    super('ERR_LEASE_CONSUL', `consul ${fields.operation} (${fields.method} ${fields.url}) failed: ${fields.detail}`, { cause: fields.cause });
+  constructor(fields: {
+    operation: string;
+    method: string;
+    url: string;
+    status?: number;
+    timedOut: boolean;
+    detail: string;
+    cause?: unknown;
+  }) {
+    super('ERR_LEASE_CONSUL', `consul ${fields.operation} (${fields.method} ${fields.url}) failed: ${fields.detail}`, {
+      cause: fields.cause,
+    });
     this.operation = fields.operation;
     this.method = fields.method;
     this.url = fields.url;

@@ -41,7 +41,12 @@ export class HandoffChannel {
         timer: setTimeout(() => {
           remove(this.senders, pending);
           signal?.removeEventListener('abort', onAbort);
-          reject(new LeaseError('ERR_LEASE_HANDOFF_TIMEOUT', `handoff of ${this.what} to node ${nodeID.toString(16)} was not taken within ${timeoutMs}ms`));
+          reject(
+            new LeaseError(
+              'ERR_LEASE_HANDOFF_TIMEOUT',
+              `handoff of ${this.what} to node ${nodeID.toString(16)} was not taken within ${timeoutMs}ms`,
+            ),
+          );
         }, timeoutMs),
         resolve: () => {
           signal?.removeEventListener('abort', onAbort);

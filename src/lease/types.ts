@@ -115,17 +115,25 @@ export function decodePrimaryInfo(text: string, where: string): PrimaryInfo {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new LeaseError('ERR_LEASE_INVALID_PRIMARY_INFO', `${where} holds ${JSON.stringify(text.slice(0, 200))}, which is not JSON`, { cause: err });
+    throw new LeaseError('ERR_LEASE_INVALID_PRIMARY_INFO', `${where} holds ${JSON.stringify(text.slice(0, 200))}, which is not JSON`, {
+      cause: err,
+    });
   }
   if (typeof parsed !== 'object' || parsed === null) {
-    throw new LeaseError('ERR_LEASE_INVALID_PRIMARY_INFO', `${where} holds ${JSON.stringify(text.slice(0, 200))}, not a {"hostname","advertise-url"} object`);
+    throw new LeaseError(
+      'ERR_LEASE_INVALID_PRIMARY_INFO',
+      `${where} holds ${JSON.stringify(text.slice(0, 200))}, not a {"hostname","advertise-url"} object`,
+    );
   }
   const rec = parsed as Record<string, unknown>;
   const hostname = rec['hostname'];
   const advertiseURL = rec['advertise-url'];
   // Go's encoding/json fills absent fields with "", so accept their absence too.
   if ((hostname !== undefined && typeof hostname !== 'string') || (advertiseURL !== undefined && typeof advertiseURL !== 'string')) {
-    throw new LeaseError('ERR_LEASE_INVALID_PRIMARY_INFO', `${where} holds ${JSON.stringify(text.slice(0, 200))}; hostname and advertise-url must be strings`);
+    throw new LeaseError(
+      'ERR_LEASE_INVALID_PRIMARY_INFO',
+      `${where} holds ${JSON.stringify(text.slice(0, 200))}; hostname and advertise-url must be strings`,
+    );
   }
   return { hostname: hostname ?? '', advertiseURL: advertiseURL ?? '' };
 }

@@ -151,11 +151,7 @@ export async function compactLtx(inputs: LtxSource[], sink: LtxSink, opts: Compa
 }
 
 /** Compacts files into `outputPath` durably (tmp file, fsync, rename, fsync dir). */
-export async function compactLtxFiles(
-  inputPaths: string[],
-  outputPath: string,
-  opts: CompactOptions = {},
-): Promise<CompactResult> {
+export async function compactLtxFiles(inputPaths: string[], outputPath: string, opts: CompactOptions = {}): Promise<CompactResult> {
   const sink = await LtxFileSink.create(outputPath);
   try {
     const r = await compactLtx(inputPaths, sink, opts);
@@ -166,4 +162,3 @@ export async function compactLtxFiles(
     throw err;
   }
 }
-

@@ -63,28 +63,69 @@ const r2lo = (a: Code): Code => xor(a, shr(a, 2), shr(a, 6), shr(a, 8));
 const r2hi = (a: Code): Code => xor(shl(a, 62), shl(a, 58), shl(a, 56));
 
 // params: 0 ptr, 1 len (i32); locals: 2 crc, 3 a, 4 b, 5 h (i64)
-const PTR = 0, LEN = 1, CRC = 2, A = 3, B = 4, H = 5;
+const PTR = 0,
+  LEN = 1,
+  CRC = 2,
+  A = 3,
+  B = 4,
+  H = 5;
 
 const body: Code = [
-  ...i32c(0), 0x29, 3, 0, ...set(CRC),
+  ...i32c(0),
+  0x29,
+  3,
+  0,
+  ...set(CRC),
   // while (len >= 16) { crc = (crc ^ w0)·r² ^ w1·r }
-  0x02, 0x40, 0x03, 0x40,
-  ...get(LEN), ...i32c(16), 0x49, 0x0d, 1, // i32.lt_u; br_if out
-  ...xor(get(CRC), load64(PTR, 0)), ...set(A),
-  ...load64(PTR, 8), ...set(B),
-  ...xor(r2hi(get(A)), r1hi(get(B))), ...set(H),
-  ...xor(r2lo(get(A)), r1lo(get(B)), reduce(get(H))), ...set(CRC),
-  ...addI32(PTR, 16), ...subI32(LEN, 16),
-  0x0c, 0, 0x0b, 0x0b,
+  0x02,
+  0x40,
+  0x03,
+  0x40,
+  ...get(LEN),
+  ...i32c(16),
+  0x49,
+  0x0d,
+  1, // i32.lt_u; br_if out
+  ...xor(get(CRC), load64(PTR, 0)),
+  ...set(A),
+  ...load64(PTR, 8),
+  ...set(B),
+  ...xor(r2hi(get(A)), r1hi(get(B))),
+  ...set(H),
+  ...xor(r2lo(get(A)), r1lo(get(B)), reduce(get(H))),
+  ...set(CRC),
+  ...addI32(PTR, 16),
+  ...subI32(LEN, 16),
+  0x0c,
+  0,
+  0x0b,
+  0x0b,
   // while (len != 0) { crc = (crc ^ byte)·x^8 }
-  0x02, 0x40, 0x03, 0x40,
-  ...get(LEN), 0x45, 0x0d, 1, // i32.eqz; br_if out
-  ...xor(get(CRC), load8(PTR)), ...set(A),
-  ...shl(get(A), 56), ...set(H),
-  ...xor(shr(get(A), 8), reduce(get(H))), ...set(CRC),
-  ...addI32(PTR, 1), ...subI32(LEN, 1),
-  0x0c, 0, 0x0b, 0x0b,
-  ...i32c(0), ...get(CRC), 0x37, 3, 0, // i64.store
+  0x02,
+  0x40,
+  0x03,
+  0x40,
+  ...get(LEN),
+  0x45,
+  0x0d,
+  1, // i32.eqz; br_if out
+  ...xor(get(CRC), load8(PTR)),
+  ...set(A),
+  ...shl(get(A), 56),
+  ...set(H),
+  ...xor(shr(get(A), 8), reduce(get(H))),
+  ...set(CRC),
+  ...addI32(PTR, 1),
+  ...subI32(LEN, 1),
+  0x0c,
+  0,
+  0x0b,
+  0x0b,
+  ...i32c(0),
+  ...get(CRC),
+  0x37,
+  3,
+  0, // i64.store
   0x0b,
 ];
 
@@ -105,7 +146,14 @@ function name(s: string): number[] {
 function moduleBytes(): Uint8Array {
   const func = [1, 4, 0x7e, ...body]; // one local group: 4 × i64
   return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, [1, 0x60, 2, 0x7f, 0x7f, 0]), // type: (i32, i32) -> ()
     ...section(3, [1, 0]), // function 0 has type 0
     ...section(5, [1, 0, ...uleb(MEMORY_PAGES)]), // memory, fixed size

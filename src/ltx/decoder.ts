@@ -140,10 +140,7 @@ export class LtxDecoder {
       if (pgno === 0) {
         if (this.lz4 !== null) await this.lz4.expectEnd();
         if (this.checkOrder && isSnapshot(h) && this.nextSnapshotPgno() <= h.commit) {
-          throw pageError(
-            `snapshot is incomplete: ends after page ${this.prevPgno}, commit is ${h.commit}`,
-            this.prevPgno,
-          );
+          throw pageError(`snapshot is incomplete: ends after page ${this.prevPgno}, commit is ${h.commit}`, this.prevPgno);
         }
         this.state = 'close';
         return null;

@@ -11,15 +11,7 @@ import { Crc64 } from './crc64.js';
 import { LtxError } from './errors.js';
 import { marshalHeader, marshalTrailer, validateHeader, validateTrailer } from './header.js';
 import { Lz4FrameWriter } from './lz4frame.js';
-import {
-  HEADER_FLAG_COMPRESS_LZ4,
-  PAGE_HEADER_SIZE,
-  TRAILER_SIZE,
-  isSnapshot,
-  type Header,
-  type Page,
-  type Trailer,
-} from './types.js';
+import { HEADER_FLAG_COMPRESS_LZ4, PAGE_HEADER_SIZE, TRAILER_SIZE, isSnapshot, type Header, type Page, type Trailer } from './types.js';
 
 /** Where encoded bytes go: a file, an HTTP response, a collector. */
 export interface LtxSink {
@@ -313,4 +305,3 @@ export function encodeLtxToBuffer(header: Header, pages: Iterable<Page>, postApp
   }
   return all;
 }
-

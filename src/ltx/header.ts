@@ -6,16 +6,7 @@
  */
 import { CHECKSUM_FLAG } from './checksum.js';
 import { LtxError, hex64 } from './errors.js';
-import {
-  HEADER_FLAG_MASK,
-  HEADER_SIZE,
-  MAGIC,
-  TRAILER_SIZE,
-  isSnapshot,
-  isValidPageSize,
-  type Header,
-  type Trailer,
-} from './types.js';
+import { HEADER_FLAG_MASK, HEADER_SIZE, MAGIC, TRAILER_SIZE, isSnapshot, isValidPageSize, type Header, type Trailer } from './types.js';
 
 const U32_MAX = 0xffffffff;
 const U64_MAX = (1n << 64n) - 1n;

@@ -38,14 +38,7 @@ export {
   type Trailer,
   type Page,
 } from './types.js';
-export {
-  validateHeader,
-  validateTrailer,
-  marshalHeader,
-  unmarshalHeader,
-  marshalTrailer,
-  unmarshalTrailer,
-} from './header.js';
+export { validateHeader, validateTrailer, marshalHeader, unmarshalHeader, marshalTrailer, unmarshalTrailer } from './header.js';
 export { LtxError, isLtxError, hex64, type LtxErrorCode, type LtxErrorDetails } from './errors.js';
 export {
   LtxEncoder,
@@ -56,13 +49,7 @@ export {
   type EncoderOptions,
 } from './encoder.js';
 export { LtxFileSink, writeLtxFile, syncDir } from './file-sink.js';
-export {
-  LtxDecoder,
-  verifyLtxFile,
-  readLtxHeader,
-  type DecoderOptions,
-  type VerifyResult,
-} from './decoder.js';
+export { LtxDecoder, verifyLtxFile, readLtxHeader, type DecoderOptions, type VerifyResult } from './decoder.js';
 export type { LtxSource } from './reader.js';
 export { compactLtx, compactLtxFiles, type CompactOptions, type CompactResult } from './compactor.js';
 export { applyLtxFiles, type ApplyOptions, type ApplyResult } from './apply.js';

@@ -67,7 +67,10 @@ export class Xxh32 {
   }
 
   private stripes(b: Uint8Array, start: number, end: number): void {
-    let v1 = this.v1, v2 = this.v2, v3 = this.v3, v4 = this.v4;
+    let v1 = this.v1,
+      v2 = this.v2,
+      v3 = this.v3,
+      v4 = this.v4;
     const abs = b.byteOffset + start;
     if (LITTLE_ENDIAN && (abs & 3) === 0) {
       const w = new Uint32Array(b.buffer, abs, (end - start) >>> 2);

@@ -329,7 +329,10 @@ export class DB {
         this.sums = null;
       } else {
         this.log.error({ from: this._pageSize, to: ps }, 'refusing to change the page size of a replicated database');
-        throw new StoreError('ERR_STORE_UNSUPPORTED', `${this.name}: changing the page size from ${this._pageSize} to ${ps} is not supported`);
+        throw new StoreError(
+          'ERR_STORE_UNSUPPORTED',
+          `${this.name}: changing the page size from ${this._pageSize} to ${ps} is not supported`,
+        );
       }
     }
   }
@@ -578,7 +581,10 @@ export class DB {
       const n = j - i;
       const got = await file.read(n * ps, (pgnos[i]! - 1) * ps, buf.subarray(0, n * ps));
       if (got.length !== n * ps) {
-        throw new StoreError('ERR_STORE_INVALID_WRITE', `${this.name}: page ${pgnos[i]! + Math.floor(got.length / ps)} is beyond the end of the database file`);
+        throw new StoreError(
+          'ERR_STORE_INVALID_WRITE',
+          `${this.name}: page ${pgnos[i]! + Math.floor(got.length / ps)} is beyond the end of the database file`,
+        );
       }
       for (let k = 0; k < n; k++) yield { pgno: pgnos[i + k]!, data: got.subarray(k * ps, (k + 1) * ps) };
       i = j;
@@ -675,7 +681,10 @@ export class DB {
           }
         }
         if (header.commit > 0 && this._pageSize !== 0 && header.pageSize !== this._pageSize && this._pageN > 0 && !snapshot) {
-          throw new StoreError('ERR_STORE_POSITION_MISMATCH', `${this.name}: LTX page size ${header.pageSize} differs from the database's ${this._pageSize}`);
+          throw new StoreError(
+            'ERR_STORE_POSITION_MISMATCH',
+            `${this.name}: LTX page size ${header.pageSize} differs from the database's ${this._pageSize}`,
+          );
         }
         if (header.commit === 0) {
           await dec.close();
@@ -881,4 +890,3 @@ export class DB {
 function notFound(name: string): StoreError {
   return new StoreError('ERR_STORE_DB_NOT_FOUND', `${name}: no such file`);
 }
-

@@ -17,13 +17,17 @@ import { Worker } from 'node:worker_threads';
  *
  * Returns the milliseconds the work took.
  */
-function writeDurablySync(fs: Pick<typeof nodeFs, 'openSync' | 'writeSync' | 'fdatasyncSync' | 'fsyncSync' | 'closeSync' | 'renameSync' | 'unlinkSync'>, path: string, data: Uint8Array): number {
+function writeDurablySync(
+  fs: Pick<typeof nodeFs, 'openSync' | 'writeSync' | 'fdatasyncSync' | 'fsyncSync' | 'closeSync' | 'renameSync' | 'unlinkSync'>,
+  path: string,
+  data: Uint8Array,
+): number {
   const started = performance.now();
   const tmp = `${path}.tmp`;
   try {
     const fd = fs.openSync(tmp, 'w', 0o644);
     try {
-      for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off, data.length - off);
+      for (let off = 0; off < data.length;) off += fs.writeSync(fd, data, off, data.length - off);
       fs.fdatasyncSync(fd);
     } finally {
       fs.closeSync(fd);

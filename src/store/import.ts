@@ -76,7 +76,10 @@ export function inspectImportHeader(head: Uint8Array): ImportHeader {
     if (err instanceof SQLiteHeaderError) {
       if (err.code === 'ERR_SQLITE_HEADER_PAGE_SIZE') throw new ImportError('ERR_IMPORT_INVALID', `invalid SQLite header: ${err.message}`);
       if (err.code === 'ERR_SQLITE_HEADER_SHORT') {
-        throw new ImportError('ERR_IMPORT_NOT_SQLITE', `not a SQLite database: ${head.length} bytes is shorter than the 100-byte SQLite header`);
+        throw new ImportError(
+          'ERR_IMPORT_NOT_SQLITE',
+          `not a SQLite database: ${head.length} bytes is shorter than the 100-byte SQLite header`,
+        );
       }
       throw new ImportError('ERR_IMPORT_NOT_SQLITE', 'not a SQLite database: the file does not start with "SQLite format 3\\0"');
     }
@@ -91,7 +94,10 @@ export function inspectImportHeader(head: Uint8Array): ImportHeader {
   }
   const fractions = `${head[21]}/${head[22]}/${head[23]}`;
   if (fractions !== '64/32/32') {
-    throw new ImportError('ERR_IMPORT_INVALID', `invalid SQLite header: payload fractions (bytes 21-23) are ${fractions}; SQLite requires 64/32/32`);
+    throw new ImportError(
+      'ERR_IMPORT_INVALID',
+      `invalid SQLite header: payload fractions (bytes 21-23) are ${fractions}; SQLite requires 64/32/32`,
+    );
   }
   if (h.pageSize - h.reservedBytes < 480) {
     throw new ImportError(
@@ -196,7 +202,8 @@ export async function importDatabase(db: DB, uploadPath: string, opts: ImportOpt
     throw err;
   }
   try {
-    if (!opts.isPrimary()) throw new ImportError('ERR_IMPORT_NOT_PRIMARY', 'this node stopped being the primary before the import could start');
+    if (!opts.isPrimary())
+      throw new ImportError('ERR_IMPORT_NOT_PRIMARY', 'this node stopped being the primary before the import could start');
     if (db.journalExists && isHotJournalHeader(await db.readJournal(8, 0))) {
       await db.rollbackLeftoverJournal();
       log.warn('rolled back a hot journal left by a crashed writer before importing');
@@ -237,7 +244,10 @@ export async function importDatabase(db: DB, uploadPath: string, opts: ImportOpt
       page1.writeUInt32BE(changeCounter, 92);
     };
     await writeImportLtx(ltxPath, header, uploadPath, patch);
-    log.info({ txid: txid.toString(16).padStart(16, '0'), pages: pageCount, pageSize: h.pageSize, convertedFromWAL: h.wal }, 'import written as one LTX file');
+    log.info(
+      { txid: txid.toString(16).padStart(16, '0'), pages: pageCount, pageSize: h.pageSize, convertedFromWAL: h.wal },
+      'import written as one LTX file',
+    );
 
     try {
       await db.applyLtx(ltxPath, { kind: 'commit' });
@@ -296,7 +306,8 @@ async function writeImportLtx(path: string, header: Header, uploadPath: string, 
       let got = 0;
       while (got < want) {
         const { bytesRead } = await src.read(buf, got, want - got, (first - 1) * ps + got);
-        if (bytesRead === 0) throw new ImportError('ERR_IMPORT_INVALID', `the upload ended at page ${first + Math.floor(got / ps)} of ${header.commit}`);
+        if (bytesRead === 0)
+          throw new ImportError('ERR_IMPORT_INVALID', `the upload ended at page ${first + Math.floor(got / ps)} of ${header.commit}`);
         got += bytesRead;
       }
       if (first === 1) patchPage1(buf);

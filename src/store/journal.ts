@@ -177,7 +177,14 @@ export class JournalReader {
   #winStart = 0;
   #winLen = 0;
 
-  private constructor(src: JournalSource, size: number, hot: boolean, first: JournalHeader | null, bufSize: number, endReason: JournalEndReason | null) {
+  private constructor(
+    src: JournalSource,
+    size: number,
+    hot: boolean,
+    first: JournalHeader | null,
+    bufSize: number,
+    endReason: JournalEndReason | null,
+  ) {
     this.#src = src;
     this.#size = size;
     this.#hot = hot;

@@ -6,10 +6,7 @@ import { InternalLockOwner } from './rwmutex.js';
 import type { Store } from './store.js';
 
 /** How a replica's stream to the primary ended. */
-export type ReplicaEnd =
-  | { reason: 'end' }
-  | { reason: 'handoff'; leaseID: string }
-  | { reason: 'error'; error: unknown };
+export type ReplicaEnd = { reason: 'end' } | { reason: 'handoff'; leaseID: string } | { reason: 'error'; error: unknown };
 
 export interface ReplicaHooks {
   onReady(): void;
@@ -267,7 +264,9 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
       this.lastContact = null;
       if (!handedOff) await lease.close().catch((err: unknown) => this.log.warn({ err }, 'releasing the lease failed'));
       this.emit('primaryChange', { isPrimary: false, primary: null });
-      await this.opts.store.recoverAfterRoleChange().catch((err: unknown) => this.log.error({ err }, 'recovery after stepping down failed'));
+      await this.opts.store
+        .recoverAfterRoleChange()
+        .catch((err: unknown) => this.log.error({ err }, 'recovery after stepping down failed'));
     }
   }
 

@@ -85,7 +85,8 @@ export async function recoverDatabase(db: DB, layout: StoreLayout, log: Logger):
   report.pageSize = geometry.pageSize || (verified?.header.pageSize ?? 0);
   report.pageN = geometry.pageCount;
   const sums = report.pageSize === 0 ? null : await db.loadChecksums(report.pageSize, geometry.pageCount);
-  const pos: Pos = verified === null ? report.pos : { txid: verified.header.maxTXID, postApplyChecksum: verified.trailer.postApplyChecksum };
+  const pos: Pos =
+    verified === null ? report.pos : { txid: verified.header.maxTXID, postApplyChecksum: verified.trailer.postApplyChecksum };
   db.setRecovered({
     pageSize: report.pageSize,
     pageN: geometry.pageCount,

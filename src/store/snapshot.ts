@@ -109,16 +109,19 @@ async function spoolLtx(
   const fh = await open(path, 'w', 0o600);
   try {
     let bytes = 0;
-    const enc = new LtxEncoder({
-      write: async (chunk: Uint8Array) => {
-        for (let off = 0; off < chunk.length; ) {
-          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-          off += bytesWritten;
-        }
-        bytes += chunk.length;
-        onProgress?.(path, bytes);
+    const enc = new LtxEncoder(
+      {
+        write: async (chunk: Uint8Array) => {
+          for (let off = 0; off < chunk.length;) {
+            const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+            off += bytesWritten;
+          }
+          bytes += chunk.length;
+          onProgress?.(path, bytes);
+        },
       },
-    }, { bufferSize: 1 << 20 });
+      { bufferSize: 1 << 20 },
+    );
     await enc.encodeHeader(header);
     for await (const p of pages) await enc.encodePage(p.pgno, p.data);
     return await enc.close(postApplyChecksum);

@@ -90,10 +90,7 @@ export class Store extends EventEmitter<StoreEvents> {
       const db = this.newDB(entry.name);
       const report = await recoverDatabase(db, this.layout, this.log.child({ db: entry.name }));
       this.dbs.set(entry.name, db);
-      this.log.info(
-        { db: entry.name, txid: report.pos.txid.toString(16).padStart(16, '0'), pages: report.pageN },
-        'database ready',
-      );
+      this.log.info({ db: entry.name, txid: report.pos.txid.toString(16).padStart(16, '0'), pages: report.pageN }, 'database ready');
     }
     this.startRetention();
   }

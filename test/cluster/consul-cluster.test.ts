@@ -83,7 +83,13 @@ function txidOf(pos: string | null): bigint {
 async function ids(node: ClusterNode): Promise<Set<number>> {
   const r = await node.sql(DB, 'SELECT id FROM t ORDER BY id;', 60_000);
   expect(r.code, r.stderr).toBe(0);
-  return new Set(r.stdout.trim().split('\n').filter((l) => l !== '').map(Number));
+  return new Set(
+    r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l !== '')
+      .map(Number),
+  );
 }
 
 /** All running nodes hold the same, sound database, consistent with its counter. */
@@ -160,7 +166,10 @@ describe('three nodes, Consul lease', () => {
     const res = await writer.stop();
     expect(res.committed.size).toBeGreaterThan(50);
     expect([...res.committed.values()]).toContain(1);
-    expect(res.errors.every((e) => /readonly|disk I\/O|locked/i.test(e)), res.errors.join('\n')).toBe(true);
+    expect(
+      res.errors.every((e) => /readonly|disk I\/O|locked/i.test(e)),
+      res.errors.join('\n'),
+    ).toBe(true);
 
     expect(await cluster.findPrimary()).toBe(n1);
     expect(leaseHolder()).toBe('node1');
@@ -192,7 +201,7 @@ describe('three nodes, Consul lease', () => {
       old.path(DB),
       [
         "db.execute('BEGIN IMMEDIATE')",
-        "db.execute(\"INSERT INTO t(id, node, v) VALUES (20001, 'big', randomblob(32 * 1024 * 1024))\")",
+        'db.execute("INSERT INTO t(id, node, v) VALUES (20001, \'big\', randomblob(32 * 1024 * 1024))")',
         "db.execute('UPDATE c SET n = n + 1')",
         "print('committing', flush=True)",
         'try:',
@@ -204,7 +213,12 @@ describe('three nodes, Consul lease', () => {
       { busyTimeoutMs: 10_000, timeoutMs: 120_000 },
     );
     await big.waitForLine('committing', 60_000);
-    await poll(async () => ((await readdir(old.node.ltxDir(DB))).includes(tmpName) ? true : undefined), `${tmpName} on ${old.name}`, 60_000, 1);
+    await poll(
+      async () => ((await readdir(old.node.ltxDir(DB))).includes(tmpName) ? true : undefined),
+      `${tmpName} on ${old.name}`,
+      60_000,
+      1,
+    );
     const promote = await fetch(`${target.url}/promote`, { method: 'POST', signal: AbortSignal.timeout(60_000) });
     const out = await big.exited;
     expect(promote.status, await promote.clone().text()).toBe(200);
@@ -250,7 +264,8 @@ describe('three nodes, Consul lease', () => {
       writer.kill();
     }
     expect(takeoverMs, `takeover took ${takeoverMs} ms`).toBeLessThanOrEqual(TTL_MS + LOCK_DELAY_MS + 1000);
-    if (afterExpiryMs !== null) expect(afterExpiryMs, `takeover ${afterExpiryMs} ms after the session expired`).toBeLessThanOrEqual(LOCK_DELAY_MS + 1000);
+    if (afterExpiryMs !== null)
+      expect(afterExpiryMs, `takeover ${afterExpiryMs} ms after the session expired`).toBeLessThanOrEqual(LOCK_DELAY_MS + 1000);
     expect(summary.torn).toEqual([]);
     expect(leaseHolder()).toBe(n0.name);
     expect(await n2.primaryFile()).toBe(n0.name);
@@ -262,7 +277,10 @@ describe('three nodes, Consul lease', () => {
     const have = await ids(n0);
     const onNew = [...res.committed].filter(([, target]) => target === 1).map(([id]) => id);
     expect(onNew.length).toBeGreaterThan(100);
-    expect(onNew.filter((id) => !have.has(id)), 'writes acknowledged by the new primary').toEqual([]);
+    expect(
+      onNew.filter((id) => !have.has(id)),
+      'writes acknowledged by the new primary',
+    ).toEqual([]);
     // Writes the old primary acknowledged but never streamed are gone from
     // the cluster; if there were any, node1 re-snapshotted and kept them aside.
     const onOld = [...res.committed].filter(([, target]) => target === 0).map(([id]) => id);
@@ -271,7 +289,9 @@ describe('three nodes, Consul lease', () => {
       expect(n1.logged(/resnapshot replaces/).length).toBeGreaterThan(0);
       expect((await quarantined(n1, DB)).length).toBeGreaterThan(0);
     }
-    console.log(`failover: takeover ${takeoverMs} ms after the kill, ${afterExpiryMs} ms after the session expired; ${onOld.length} writes on the old primary, ${lost.length} of them unreplicated at the kill`);
+    console.log(
+      `failover: takeover ${takeoverMs} ms after the kill, ${afterExpiryMs} ms after the session expired; ${onOld.length} writes on the old primary, ${lost.length} of them unreplicated at the kill`,
+    );
   });
 
   it('split brain: the old primary writes while cut off, dies, another node takes over and writes; on restart its unreplicated transactions go to quarantine with their TXIDs logged', async () => {
@@ -312,13 +332,18 @@ describe('three nodes, Consul lease', () => {
     expect(q.length).toBe(1);
     const files = q[0]!.files.filter((f) => parseLtxFilename(f) !== null);
     for (let t = commonTXID + 1n; t <= commonTXID + 10n; t++) {
-      expect(files.some((f) => parseLtxFilename(f)!.minTXID <= t && t <= parseLtxFilename(f)!.maxTXID), `TXID ${t} quarantined`).toBe(true);
+      expect(
+        files.some((f) => parseLtxFilename(f)!.minTXID <= t && t <= parseLtxFilename(f)!.maxTXID),
+        `TXID ${t} quarantined`,
+      ).toBe(true);
     }
     for (const f of files) await verifyLtxFile(`${q[0]!.dir}/${f}`, { strict: true });
     const warn = n0.logged(/resnapshot replaces/);
     expect(warn.length).toBe(1);
     expect(warn[0]!['movedTo']).toBe(q[0]!.dir);
-    const [from, to] = String(warn[0]!['discarded']).split('..').map((x) => BigInt(`0x${x}`));
+    const [from, to] = String(warn[0]!['discarded'])
+      .split('..')
+      .map((x) => BigInt(`0x${x}`));
     expect(from! <= commonTXID + 1n && to! >= commonTXID + 10n, `logged range ${String(warn[0]!['discarded'])}`).toBe(true);
   });
 

@@ -71,7 +71,10 @@ async function expectQuarantined(round: number, txids: { from: bigint; to: bigin
   expect(q.length).toBe(round);
   const files = q[round - 1]!.files.map((f) => parseLtxFilename(f)).filter((f) => f !== null);
   for (let t = txids.from; t <= txids.to; t++) {
-    expect(files.some((f) => f!.minTXID <= t && t <= f!.maxTXID), `TXID ${t} in quarantine`).toBe(true);
+    expect(
+      files.some((f) => f!.minTXID <= t && t <= f!.maxTXID),
+      `TXID ${t} in quarantine`,
+    ).toBe(true);
   }
   const warns = cluster.node(1).logged(/resnapshot replaces/);
   expect(warns.length).toBe(round);

@@ -74,7 +74,10 @@ async function buildFixture(): Promise<Fixture> {
   const v1 = path.join(tmp, 'v1.db');
   const v2 = path.join(tmp, 'v2.db');
   const v3 = path.join(tmp, 'v3.db');
-  let r = await runSqlite3(v1, "PRAGMA page_size=4096; PRAGMA journal_mode=DELETE; CREATE TABLE t(x); INSERT INTO t VALUES ('one'), (randomblob(9000));");
+  let r = await runSqlite3(
+    v1,
+    "PRAGMA page_size=4096; PRAGMA journal_mode=DELETE; CREATE TABLE t(x); INSERT INTO t VALUES ('one'), (randomblob(9000));",
+  );
   expect(r.code, r.stderr).toBe(0);
   await copyFile(v1, v2);
   r = await runSqlite3(v2, "INSERT INTO t VALUES ('two'), (randomblob(5000));");
@@ -96,10 +99,26 @@ async function buildFixture(): Promise<Fixture> {
   const snapshot1 = Buffer.from(
     encodeLtxToBuffer(newHeader({ pageSize: PAGE, commit: p1.length, minTXID: 1n, maxTXID: 1n, timestamp: ts, nodeID: 0xfa4en }), p1, c1),
   );
-  const h2 = newHeader({ pageSize: PAGE, commit: p2.length, minTXID: 2n, maxTXID: 2n, timestamp: ts, preApplyChecksum: c1, nodeID: 0xfa4en });
+  const h2 = newHeader({
+    pageSize: PAGE,
+    commit: p2.length,
+    minTXID: 2n,
+    maxTXID: 2n,
+    timestamp: ts,
+    preApplyChecksum: c1,
+    nodeID: 0xfa4en,
+  });
   const incr2 = Buffer.from(encodeLtxToBuffer(h2, changed, c2));
   const changed3 = p3.filter((p, i) => i >= p2.length || !Buffer.from(p.data).equals(Buffer.from(p2[i]!.data)));
-  const h3 = newHeader({ pageSize: PAGE, commit: p3.length, minTXID: 3n, maxTXID: 3n, timestamp: ts, preApplyChecksum: c2, nodeID: 0xfa4en });
+  const h3 = newHeader({
+    pageSize: PAGE,
+    commit: p3.length,
+    minTXID: 3n,
+    maxTXID: 3n,
+    timestamp: ts,
+    preApplyChecksum: c2,
+    nodeID: 0xfa4en,
+  });
   const incr3 = Buffer.from(encodeLtxToBuffer(h3, changed3, c3));
   return { c1, c2, c3, snapshot1, incr2, incr2Pages: changed, n2: p2.length, incr3 };
 }
@@ -186,7 +205,9 @@ function failures(): string[] {
 }
 
 async function rows(): Promise<string> {
-  const r = await runSqlite3(replica.path(DB), "SELECT group_concat(x, ',') FROM t WHERE typeof(x) = 'text'; PRAGMA integrity_check;", { busyTimeoutMs: 5000 });
+  const r = await runSqlite3(replica.path(DB), "SELECT group_concat(x, ',') FROM t WHERE typeof(x) = 'text'; PRAGMA integrity_check;", {
+    busyTimeoutMs: 5000,
+  });
   expect(r.code, r.stderr).toBe(0);
   return r.stdout.trim();
 }
@@ -199,10 +220,12 @@ function corrupt(b: Buffer, at: number): Buffer {
 
 describe('a replica following a malicious primary', () => {
   it('rejects garbage, truncated, corrupted and out-of-sequence frames, reconnects, and keeps its database untouched', async () => {
-    const send = (...bufs: Buffer[]) => async (s: http2.ServerHttp2Stream) => {
-      for (const b of bufs) await writeAll(s, b);
-      s.end();
-    };
+    const send =
+      (...bufs: Buffer[]) =>
+      async (s: http2.ServerHttp2Stream) => {
+        for (const b of bufs) await writeAll(s, b);
+        s.end();
+      };
     const frame = (ltx: Buffer) => ltxFrameBytes(DB, ltx);
     const wrongPost = Buffer.from(
       encodeLtxToBuffer(
@@ -220,13 +243,28 @@ describe('a replica following a malicious primary', () => {
     );
     const wrongPre = Buffer.from(
       encodeLtxToBuffer(
-        newHeader({ pageSize: PAGE, commit: fx.n2, minTXID: 2n, maxTXID: 2n, timestamp: 1n, preApplyChecksum: fx.c1 ^ 0x2n, nodeID: 0xfa4en }),
+        newHeader({
+          pageSize: PAGE,
+          commit: fx.n2,
+          minTXID: 2n,
+          maxTXID: 2n,
+          timestamp: 1n,
+          preApplyChecksum: fx.c1 ^ 0x2n,
+          nodeID: 0xfa4en,
+        }),
         fx.incr2Pages,
         fx.c2,
       ),
     );
     // A chunk header promising 65535 bytes, then 1000 and the end of the stream.
-    const cutChunk = Buffer.concat([u32(1), u64(0n), u32(DB.length), Buffer.from(DB), Buffer.from([0xff, 0xff]), fx.incr2.subarray(0, 1000)]);
+    const cutChunk = Buffer.concat([
+      u32(1),
+      u64(0n),
+      u32(DB.length),
+      Buffer.from(DB),
+      Buffer.from([0xff, 0xff]),
+      fx.incr2.subarray(0, 1000),
+    ]);
     const bad: { what: string; step: (s: http2.ServerHttp2Stream) => Promise<void>; error: RegExp }[] = [
       { what: 'garbage', step: send(Buffer.from('deadbeef', 'hex'), Buffer.alloc(4096, 0xa5)), error: /unknown frame type/ },
       { what: 'an unknown frame type', step: send(READY, u32(99)), error: /unknown frame type 99/ },
@@ -236,7 +274,11 @@ describe('a replica following a malicious primary', () => {
       { what: 'a flipped byte in a page', step: send(frame(corrupt(fx.incr2, 100 + 4 + 2000))), error: /checksum/i },
       { what: 'a flipped byte in the header', step: send(frame(corrupt(fx.incr2, 13))), error: /.+/ },
       { what: 'a flipped byte in the trailer', step: send(frame(corrupt(fx.incr2, fx.incr2.length - 3))), error: /checksum/i },
-      { what: 'a declared size that lies', step: send(ltxFrameBytes(DB, fx.incr2, { size: BigInt(fx.incr2.length + 7) })), error: /size|declared/i },
+      {
+        what: 'a declared size that lies',
+        step: send(ltxFrameBytes(DB, fx.incr2, { size: BigInt(fx.incr2.length + 7) })),
+        error: /size|declared/i,
+      },
       { what: 'a TXID that skips one', step: send(frame(outOfSequence)), error: /does not follow/ },
       { what: 'a pre-apply checksum from another history', step: send(frame(wrongPre)), error: /does not follow/ },
       { what: 'a database name with a slash', step: send(ltxFrameBytes('../evil', fx.incr2)), error: /name/ },
@@ -301,7 +343,10 @@ describe('a replica following a malicious primary', () => {
     expect(await diskState()).toBe(baseline);
 
     last.go();
-    await poll(async () => ((await readFile(replica.path(`${DB}-pos`), 'utf8')).startsWith('0000000000000002/') ? true : undefined), 'TXID 2 on the replica');
+    await poll(
+      async () => ((await readFile(replica.path(`${DB}-pos`), 'utf8')).startsWith('0000000000000002/') ? true : undefined),
+      'TXID 2 on the replica',
+    );
     expect(await rows()).toBe('one,two\nok');
     expect(await checksumDatabaseFile(replica.databaseFile(DB))).toBe(fx.c2);
     expect((await readFile(replica.path('.primary'), 'utf8')).trim()).toBe('fake');

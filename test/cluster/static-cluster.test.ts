@@ -1,7 +1,17 @@
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ltxFilename } from '../../src/ltx/index.js';
-import { Cluster, Reader, WORKLOAD_SCHEMA, Writer, integrityCheck, poll, sleep, type ClusterNode, type ReaderSummary } from '../helpers/cluster.js';
+import {
+  Cluster,
+  Reader,
+  WORKLOAD_SCHEMA,
+  Writer,
+  integrityCheck,
+  poll,
+  sleep,
+  type ClusterNode,
+  type ReaderSummary,
+} from '../helpers/cluster.js';
 import { runPython } from '../helpers/sqlite-clients.js';
 
 /*
@@ -90,7 +100,10 @@ describe('three nodes, static lease', () => {
       s1 = await r1.stop();
       s2 = r2 === null ? null : await r2.stop();
     }
-    for (const [name, s] of [['node1', s1], ['node2', s2!]] as const) {
+    for (const [name, s] of [
+      ['node1', s1],
+      ['node2', s2!],
+    ] as const) {
       expect(s.torn, `${name} torn reads`).toEqual([]);
       expect(s.backwards, `${name} went backwards`).toEqual([]);
       expect(s.errors, `${name} reader errors`).toEqual([]);
@@ -113,7 +126,12 @@ describe('three nodes, static lease', () => {
     // node1 was there from the start: only TXID 1 came as a snapshot (as in
     // LiteFS, a streamed TXID 1 always does), everything after it as LTX files.
     const id1 = (await n1.info()).nodeID;
-    expect(n0.logged(/^sent snapshot$/).filter((l) => l['replica'] === id1).map((l) => l['txid'])).toEqual(['1']);
+    expect(
+      n0
+        .logged(/^sent snapshot$/)
+        .filter((l) => l['replica'] === id1)
+        .map((l) => l['txid']),
+    ).toEqual(['1']);
   });
 
   it('refuses writes on a replica with SQLITE_READONLY; an app finds the primary through .primary', async () => {
@@ -165,10 +183,14 @@ except sqlite3.Error as e:
   it('.lag grows while the primary is silent and drops back after contact', async () => {
     const [n0, n1] = cluster.nodes as [ClusterNode, ClusterNode];
     // Heartbeats every second keep a connected replica's lag small.
-    const idle = await poll(async () => {
-      const l = await n1.lagFile();
-      return l < 1500 ? l : undefined;
-    }, 'a small .lag on node1', 10_000);
+    const idle = await poll(
+      async () => {
+        const l = await n1.lagFile();
+        return l < 1500 ? l : undefined;
+      },
+      'a small .lag on node1',
+      10_000,
+    );
     expect(idle).toBeLessThan(1500);
     expect(await n0.lagFile()).toBe(0);
     // Freeze the primary (no heartbeats, no data) for three seconds.
@@ -185,10 +207,14 @@ except sqlite3.Error as e:
     }
     for (let i = 1; i < during.length; i++) expect(during[i]!, `lag samples ${during.join(',')}`).toBeGreaterThan(during[i - 1]!);
     expect(during.at(-1)!).toBeGreaterThanOrEqual(2500);
-    const after = await poll(async () => {
-      const l = await n1.lagFile();
-      return l < 1500 ? l : undefined;
-    }, '.lag to drop after the primary resumed', 10_000);
+    const after = await poll(
+      async () => {
+        const l = await n1.lagFile();
+        return l < 1500 ? l : undefined;
+      },
+      '.lag to drop after the primary resumed',
+      10_000,
+    );
     expect(after).toBeLessThan(during.at(-1)!);
     // The stream survived: node1 still follows node0 and gets new writes.
     const w = new Writer([n0.path(DB)], { rate: 0, total: 5, firstID: 602 });
@@ -208,7 +234,12 @@ except sqlite3.Error as e:
     rowsWritten = 626;
     // Retention (2 s) removes the file node2 would need next.
     const needed = ltxFilename(awayTXID + 1n, awayTXID + 1n);
-    await poll(async () => ((await readdir(n0.node.ltxDir(DB))).includes(needed) ? undefined : true), `retention to remove ${needed}`, 20_000, 200);
+    await poll(
+      async () => ((await readdir(n0.node.ltxDir(DB))).includes(needed) ? undefined : true),
+      `retention to remove ${needed}`,
+      20_000,
+      200,
+    );
     await n2.start();
     const pos = await cluster.waitConverged(DB);
     const id2 = (await n2.info()).nodeID;

@@ -29,7 +29,11 @@ interface Connected {
 }
 
 /** POST /stream with a hand-encoded position map. */
-async function connect(node: ClusterNode, posMap: Buffer, headers: Record<string, string> = { 'litefs-id': CLIENT_ID }): Promise<Connected> {
+async function connect(
+  node: ClusterNode,
+  posMap: Buffer,
+  headers: Record<string, string> = { 'litefs-id': CLIENT_ID },
+): Promise<Connected> {
   const session = http2.connect(node.url);
   session.on('error', () => undefined);
   cleanups.push(async () => {
@@ -123,7 +127,12 @@ describe('a hand-built LiteFS v0.5 /stream client against our primary (h2c)', ()
 
     // 5. One transaction behind: exactly that incremental.
     const c3 = await connect(p, encodePosMapByHand([{ name: DB, txid: start.txid, checksum: start.checksum }]));
-    expect(await checkLTX((await c3.reader.next())!)).toEqual({ minTXID: next.txid, maxTXID: next.txid, preApply: start.checksum, postApply: next.checksum });
+    expect(await checkLTX((await c3.reader.next())!)).toEqual({
+      minTXID: next.txid,
+      maxTXID: next.txid,
+      preApply: start.checksum,
+      postApply: next.checksum,
+    });
     expect((await c3.reader.next())?.type).toBe('ready');
     c3.req.close();
 

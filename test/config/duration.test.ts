@@ -22,12 +22,9 @@ describe('parseGoDuration (Go time.ParseDuration syntax)', () => {
     expect(parseGoDuration(text)).toBeCloseTo(ms, 9);
   });
 
-  it.each(['', '10', '10x', 's', '.s', '1 s', '1s ', '1d', '--1s', '1.2.3s', 'ten seconds', '1sm'])(
-    'rejects %j',
-    (text) => {
-      expect(parseGoDuration(text)).toBeUndefined();
-    },
-  );
+  it.each(['', '10', '10x', 's', '.s', '1 s', '1s ', '1d', '--1s', '1.2.3s', 'ten seconds', '1sm'])('rejects %j', (text) => {
+    expect(parseGoDuration(text)).toBeUndefined();
+  });
 });
 
 describe('formatGoDuration (Go Duration.String)', () => {

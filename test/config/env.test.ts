@@ -105,8 +105,8 @@ describe('env expansion in litefs.yml', () => {
   });
 
   it('names the expanded text when it is invalid', () => {
-    expect(() =>
-      parseConfig(`${base}  reconnect-delay: $D\n`, 't.yml', { env: { D: '10x' } }),
-    ).toThrow(/lease\.reconnect-delay at line 3, column 20: "10x" \(expanded from "\$D"\) is not a duration/);
+    expect(() => parseConfig(`${base}  reconnect-delay: $D\n`, 't.yml', { env: { D: '10x' } })).toThrow(
+      /lease\.reconnect-delay at line 3, column 20: "10x" \(expanded from "\$D"\) is not a duration/,
+    );
   });
 });

@@ -36,7 +36,9 @@ describe('unknown keys', () => {
 
   it('lists top-level keys for an unknown top-level key', () => {
     const p = only(`${lease}mount-dir: /x\n`);
-    expect(p.message).toMatch(/^unknown key mount-dir at line 3, column 1; allowed top-level keys: exit-on-error, skip-sync, strict-verify, exec, data, fuse, http, proxy, lease, log$/);
+    expect(p.message).toMatch(
+      /^unknown key mount-dir at line 3, column 1; allowed top-level keys: exit-on-error, skip-sync, strict-verify, exec, data, fuse, http, proxy, lease, log$/,
+    );
   });
 
   it('checks nested sections (lease.consul)', () => {
@@ -49,7 +51,9 @@ describe('unknown keys', () => {
   it('checks exec entries', () => {
     const p = only(`${lease}exec:\n  - cmd: a\n    if_candidate: true\n`);
     expect(p.path).toBe('exec[0].if_candidate');
-    expect(p.message).toMatch(/^unknown key exec\[0\]\.if_candidate at line 5, column 5 \(did you mean if-candidate\?\); allowed keys in exec entries: cmd, if-candidate$/);
+    expect(p.message).toMatch(
+      /^unknown key exec\[0\]\.if_candidate at line 5, column 5 \(did you mean if-candidate\?\); allowed keys in exec entries: cmd, if-candidate$/,
+    );
   });
 });
 
@@ -104,9 +108,7 @@ describe('bad values', () => {
   });
 
   it('rejects an empty required directory', () => {
-    expect(only(`${lease}data:\n  dir: ""\n`).message).toBe(
-      'data.dir at line 4, column 8: must not be empty (default /var/lib/litefs)',
-    );
+    expect(only(`${lease}data:\n  dir: ""\n`).message).toBe('data.dir at line 4, column 8: must not be empty (default /var/lib/litefs)');
   });
 });
 
@@ -130,9 +132,7 @@ describe('wrong types', () => {
   });
 
   it('rejects a mapping where a string belongs', () => {
-    expect(only(`${lease}  hostname: {a: 1}\n`).message).toBe(
-      'lease.hostname at line 3, column 13: expected a string, got a mapping',
-    );
+    expect(only(`${lease}  hostname: {a: 1}\n`).message).toBe('lease.hostname at line 3, column 13: expected a string, got a mapping');
   });
 
   it('rejects a string where a list belongs', () => {

@@ -54,20 +54,28 @@ describe('defaults', () => {
   });
 
   it('derives snapshot-timeout from retention and advertise-url from http.addr', () => {
-    const cfg = parseConfig('lease:\n  type: static\ndata:\n  retention: 90s\nhttp:\n  addr: "127.0.0.1:3000"\n', 'd', { env: {}, hostname: 'n' });
+    const cfg = parseConfig('lease:\n  type: static\ndata:\n  retention: 90s\nhttp:\n  addr: "127.0.0.1:3000"\n', 'd', {
+      env: {},
+      hostname: 'n',
+    });
     expect(cfg.http.snapshotTimeoutMs).toBe(90_000);
     expect(cfg.http).toMatchObject({ host: '127.0.0.1', port: 3000 });
     expect(cfg.lease.advertiseURL).toBe('http://n:3000');
   });
 
   it('names a static replica after its primary by default', () => {
-    const cfg = parseConfig('lease:\n  type: static\n  candidate: false\n  advertise-url: http://primary-1:20202\n', 'd', { env: {}, hostname: 'me' });
+    const cfg = parseConfig('lease:\n  type: static\n  candidate: false\n  advertise-url: http://primary-1:20202\n', 'd', {
+      env: {},
+      hostname: 'me',
+    });
     expect(cfg.lease.hostname).toBe('primary-1');
     expect(cfg.lease.advertiseURL).toBe('http://primary-1:20202');
   });
 
   it('takes exec as one string or a list', () => {
-    expect(parseConfig('lease: {type: static}\nexec: "app serve"\n', 'd', { env: {} }).exec).toEqual([{ cmd: 'app serve', ifCandidate: false }]);
+    expect(parseConfig('lease: {type: static}\nexec: "app serve"\n', 'd', { env: {} }).exec).toEqual([
+      { cmd: 'app serve', ifCandidate: false },
+    ]);
     expect(parseConfig('lease: {type: static}\nexec:\n  - cmd: m\n    if-candidate: true\n  - cmd: s\n', 'd', { env: {} }).exec).toEqual([
       { cmd: 'm', ifCandidate: true },
       { cmd: 's', ifCandidate: false },
@@ -76,7 +84,11 @@ describe('defaults', () => {
 
   it('sets log.level from log.debug unless given', () => {
     expect(parseConfig('lease: {type: static}\nlog: {debug: true}\n', 'd', { env: {} }).log).toMatchObject({ level: 'debug', debug: true });
-    expect(parseConfig('lease: {type: static}\nlog: {level: warn, format: json}\n', 'd', { env: {} }).log).toMatchObject({ level: 'warn', debug: false, format: 'json' });
+    expect(parseConfig('lease: {type: static}\nlog: {level: warn, format: json}\n', 'd', { env: {} }).log).toMatchObject({
+      level: 'warn',
+      debug: false,
+      format: 'json',
+    });
   });
 
   it('keeps defaults for keys written with no value', () => {
@@ -100,7 +112,13 @@ describe('litefs.yml.example', () => {
       { cmd: 'myapp migrate', ifCandidate: true },
       { cmd: 'myapp serve', ifCandidate: false },
     ]);
-    expect(cfg.proxy).toMatchObject({ enabled: true, addr: ':8080', target: 'localhost:8081', db: 'db', passthrough: ['/static/*', '*.png'] });
+    expect(cfg.proxy).toMatchObject({
+      enabled: true,
+      addr: ':8080',
+      target: 'localhost:8081',
+      db: 'db',
+      passthrough: ['/static/*', '*.png'],
+    });
   });
 
   it('evaluates its candidate expression from the environment', async () => {

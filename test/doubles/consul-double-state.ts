@@ -335,7 +335,7 @@ function asStrings(v: unknown): string[] {
   return v.filter((x): x is string => typeof x === 'string');
 }
 
-const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, μs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 
 /** Go time.ParseDuration, in nanoseconds (kept separate from the code under test on purpose). */
 export function parseGoDurationNs(text: string): number | undefined {

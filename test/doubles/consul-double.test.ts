@@ -159,7 +159,14 @@ describe('KV', () => {
     expect((await call('PUT', '/v1/kv/a/b?flags=42', 'hello')).body).toBe(true);
     const r = await call('GET', '/v1/kv/a/b');
     const item = kvItem(r);
-    expect(item).toEqual({ LockIndex: 0, Key: 'a/b', Flags: 42, Value: Buffer.from('hello').toString('base64'), CreateIndex: item['ModifyIndex'], ModifyIndex: item['ModifyIndex'] });
+    expect(item).toEqual({
+      LockIndex: 0,
+      Key: 'a/b',
+      Flags: 42,
+      Value: Buffer.from('hello').toString('base64'),
+      CreateIndex: item['ModifyIndex'],
+      ModifyIndex: item['ModifyIndex'],
+    });
     expect(r.index).toBe(String(item['ModifyIndex']));
     const missing = await call('GET', '/v1/kv/nope');
     expect(missing.status).toBe(404);
@@ -331,7 +338,8 @@ describe('blocking queries', () => {
     expect((await call('GET', '/v1/kv/w?index=1&wait=10m')).status).toBe(200); // 1 < current index: no blocking
     const pending = call('GET', `/v1/kv/w?index=${first.index}&wait=30s`);
     // Give the request time to reach the double and park before writing.
-    for (let i = 0; i < 100 && double!.requests.filter((r) => r.query['index'] === first.index).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 100 && double!.requests.filter((r) => r.query['index'] === first.index).length === 0; i++)
+      await new Promise((r) => setTimeout(r, 5));
     await call('PUT', '/v1/kv/w', 'v2');
     const woke = await pending;
     expect(Number(woke.index)).toBeGreaterThan(Number(first.index));
@@ -344,7 +352,8 @@ describe('blocking queries', () => {
     await call('PUT', `/v1/kv/w?acquire=${s}`, 'v');
     const idx = (await call('GET', '/v1/kv/w')).index!;
     const pending = call('GET', `/v1/kv/w?index=${idx}&wait=30s`);
-    for (let i = 0; i < 100 && double!.requests.filter((r) => r.query['index'] === idx).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 100 && double!.requests.filter((r) => r.query['index'] === idx).length === 0; i++)
+      await new Promise((r) => setTimeout(r, 5));
     double!.invalidateSession(s);
     const woke = await pending;
     expect(woke.status).toBe(404);

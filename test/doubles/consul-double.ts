@@ -271,7 +271,8 @@ export class ConsulTestDouble {
       if (q['cas'] !== undefined) mode.cas = Number(q['cas']);
       if (q['acquire'] !== undefined) mode.acquire = q['acquire'];
       if (q['release'] !== undefined) mode.release = q['release'];
-      if ([mode.flags, mode.cas].some((n) => n !== undefined && (!Number.isInteger(n) || n < 0))) return text(res, 400, 'Invalid number in query');
+      if ([mode.flags, mode.cas].some((n) => n !== undefined && (!Number.isInteger(n) || n < 0)))
+        return text(res, 400, 'Invalid number in query');
       return json(res, 200, this.state.put(key, body, mode));
     }
     if (method === 'DELETE') {
@@ -361,12 +362,15 @@ export class ConsulTestDouble {
     // reaping, look again rather than let it live forever.
     this.timers.set(
       id,
-      setTimeout(() => {
-        this.timers.delete(id);
-        this.state.reap();
-        const still = this.state.sessions.get(id);
-        if (still !== undefined) this.schedule(still, id);
-      }, Math.max(0, s.expiresAt - this.now()) + 1),
+      setTimeout(
+        () => {
+          this.timers.delete(id);
+          this.state.reap();
+          const still = this.state.sessions.get(id);
+          if (still !== undefined) this.schedule(still, id);
+        },
+        Math.max(0, s.expiresAt - this.now()) + 1,
+      ),
     );
   }
 }
@@ -391,7 +395,8 @@ function parseBody(body: Buffer): Record<string, unknown> {
   } catch (err) {
     throw new ConsulHTTPError(400, `Request decode failed: ${String(err)}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConsulHTTPError(400, 'Request decode failed: not an object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new ConsulHTTPError(400, 'Request decode failed: not an object');
   return parsed as Record<string, unknown>;
 }
 
@@ -434,9 +439,26 @@ function sessionJSON(s: DoubleSession): Record<string, unknown> {
 }
 
 function kvSnapshot(e: DoubleKV): KVSnapshot {
-  return { key: e.key, value: e.value.toString('utf8'), flags: e.flags, session: e.session, lockIndex: e.lockIndex, createIndex: e.createIndex, modifyIndex: e.modifyIndex };
+  return {
+    key: e.key,
+    value: e.value.toString('utf8'),
+    flags: e.flags,
+    session: e.session,
+    lockIndex: e.lockIndex,
+    createIndex: e.createIndex,
+    modifyIndex: e.modifyIndex,
+  };
 }
 
 function sessionSnapshot(s: DoubleSession): SessionSnapshot {
-  return { id: s.id, name: s.name, node: s.node, behavior: s.behavior, ttl: s.ttl, lockDelayMs: s.lockDelayNs / 1e6, nodeChecks: [...s.nodeChecks], expiresAt: s.expiresAt };
+  return {
+    id: s.id,
+    name: s.name,
+    node: s.node,
+    behavior: s.behavior,
+    ttl: s.ttl,
+    lockDelayMs: s.lockDelayNs / 1e6,
+    nodeChecks: [...s.nodeChecks],
+    expiresAt: s.expiresAt,
+  };
 }

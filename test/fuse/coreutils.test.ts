@@ -32,7 +32,12 @@ describe.each(READER_MODES)('%s reader', (mode) => {
       expect(fs.content('blob')).toEqual(blob.subarray(0, 100));
       await sh(`truncate -s 10000 ${dir}/blob`);
       expect(await sh(`stat -c '%s %F %a' ${dir}/blob`)).toBe('10000 regular file 644\n');
-      expect(fs.content('blob').subarray(100).every((b) => b === 0)).toBe(true);
+      expect(
+        fs
+          .content('blob')
+          .subarray(100)
+          .every((b) => b === 0),
+      ).toBe(true);
 
       expect((await sh(`ls -1 ${dir}`)).split('\n').filter(Boolean).sort()).toEqual(['blob', 'hello.txt']);
       await sh(`rm ${dir}/blob`);

@@ -29,10 +29,12 @@ try {
   const m = await mount(dir, fs, { fsname: 'memfs-daemon', subtype: 'memfs', unmountOnExit: mode !== 'crash', reader });
   fs.mount = m;
   process.stdin.setEncoding('utf8').on('data', (d: string) => {
-    if (d.includes('stats')) console.log(`stats ${JSON.stringify({ ...m.stats(), fileIoOps: fs.fileIoOps, maxWriteSeen: fs.maxWriteSeen })}`);
-    if (d.includes('throw')) setImmediate(() => {
-      throw new Error('deliberate uncaught error');
-    });
+    if (d.includes('stats'))
+      console.log(`stats ${JSON.stringify({ ...m.stats(), fileIoOps: fs.fileIoOps, maxWriteSeen: fs.maxWriteSeen })}`);
+    if (d.includes('throw'))
+      setImmediate(() => {
+        throw new Error('deliberate uncaught error');
+      });
     if (d.includes('exit')) process.exit(0);
   });
   console.log(`reader ${m.negotiated.reader.mode} ${m.negotiated.reader.reason}`);

@@ -1,4 +1,10 @@
-import { FuseReaderError, type FuseTransport, type ReaderStop, type ThreadReadSink, type ThreadReaderOptions } from '../../src/fuse/index.js';
+import {
+  FuseReaderError,
+  type FuseTransport,
+  type ReaderStop,
+  type ThreadReadSink,
+  type ThreadReaderOptions,
+} from '../../src/fuse/index.js';
 import { parseReply, type Reply } from './wire.js';
 
 type ReadCallback = (err: NodeJS.ErrnoException | null, n: number) => void;

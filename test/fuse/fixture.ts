@@ -31,7 +31,9 @@ export class MemfsMounts {
     rec.m = m;
     fs.mount = m;
     if (reader !== undefined && reader !== 'auto' && m.negotiated.reader.mode !== reader) {
-      throw new Error(`fixture: asked for reader '${reader}', the session chose '${m.negotiated.reader.mode}' (${m.negotiated.reader.reason})`);
+      throw new Error(
+        `fixture: asked for reader '${reader}', the session chose '${m.negotiated.reader.mode}' (${m.negotiated.reader.reason})`,
+      );
     }
     return { dir, fs, m };
   }

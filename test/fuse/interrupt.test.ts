@@ -46,24 +46,34 @@ describe.each(READER_MODES)('%s reader', (mode) => {
 
     it('F_SETLKW waits in the filesystem, and a killed waiter is interrupted out of it', async () => {
       const { dir, fs, m } = await mounts.mount({ seed: (f) => f.writeFile('lockfile', '') });
-      const holder = spawnInteractive('python3', ['-u', '-c', [
-        'import fcntl, os, sys',
-        'fd = os.open(sys.argv[1], os.O_RDWR)',
-        'fcntl.lockf(fd, fcntl.LOCK_EX)',
-        "print('held', flush=True)",
-        'sys.stdin.readline()',
-        'fcntl.lockf(fd, fcntl.LOCK_UN)',
-        "print('released', flush=True)",
-      ].join('\n'), `${dir}/lockfile`]);
+      const holder = spawnInteractive('python3', [
+        '-u',
+        '-c',
+        [
+          'import fcntl, os, sys',
+          'fd = os.open(sys.argv[1], os.O_RDWR)',
+          'fcntl.lockf(fd, fcntl.LOCK_EX)',
+          "print('held', flush=True)",
+          'sys.stdin.readline()',
+          'fcntl.lockf(fd, fcntl.LOCK_UN)',
+          "print('released', flush=True)",
+        ].join('\n'),
+        `${dir}/lockfile`,
+      ]);
       await holder.waitForLine('held');
       // Started only once the holder has the lock, so it must wait.
-      const waiter = spawnInteractive('python3', ['-u', '-c', [
-        'import fcntl, os, sys',
-        'fd = os.open(sys.argv[1], os.O_RDWR)',
-        "print('waiting', flush=True)",
-        'fcntl.lockf(fd, fcntl.LOCK_EX)',
-        "print('got it', flush=True)",
-      ].join('\n'), `${dir}/lockfile`]);
+      const waiter = spawnInteractive('python3', [
+        '-u',
+        '-c',
+        [
+          'import fcntl, os, sys',
+          'fd = os.open(sys.argv[1], os.O_RDWR)',
+          "print('waiting', flush=True)",
+          'fcntl.lockf(fd, fcntl.LOCK_EX)',
+          "print('got it', flush=True)",
+        ].join('\n'),
+        `${dir}/lockfile`,
+      ]);
       try {
         await waiter.waitForLine('waiting');
         await waitUntil(() => (fs.ops.get('setlkw') ?? 0) >= 2, 'the blocking SETLKW');

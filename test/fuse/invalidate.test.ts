@@ -9,9 +9,9 @@ function holdingReader(path: string) {
   const code = [
     'import os, sys',
     'fd = os.open(sys.argv[1], os.O_RDONLY)',
-    "print(os.pread(fd, 16, 0).decode(), flush=True)",
+    'print(os.pread(fd, 16, 0).decode(), flush=True)',
     'for line in sys.stdin:',
-    "    print(os.pread(fd, 16, 0).decode(), flush=True)",
+    '    print(os.pread(fd, 16, 0).decode(), flush=True)',
   ].join('\n');
   return spawnInteractive('python3', ['-u', '-c', code, path]);
 }
@@ -45,7 +45,10 @@ describe.each(READER_MODES)('%s reader', (mode) => {
     });
 
     it('an offset < 0 invalidates attributes only (a changed size shows up in stat)', async () => {
-      const { dir, fs, m } = await mounts.mount({ memfs: { attrTimeoutSec: 3600, entryTimeoutSec: 3600 }, seed: (f) => f.writeFile('sz', '12345') });
+      const { dir, fs, m } = await mounts.mount({
+        memfs: { attrTimeoutSec: 3600, entryTimeoutSec: 3600 },
+        seed: (f) => f.writeFile('sz', '12345'),
+      });
       const stat = async () => (await runProcess('stat', ['-c', '%s', `${dir}/sz`])).stdout.trim();
       expect(await stat()).toBe('5');
       fs.patchFile('sz', 5, Buffer.from('6789'));
@@ -98,7 +101,10 @@ describe.each(READER_MODES)('%s reader', (mode) => {
     });
 
     it('FUSE_NOTIFY_DELETE removes a cached positive entry', async () => {
-      const { dir, fs, m } = await mounts.mount({ memfs: { entryTimeoutSec: 3600, attrTimeoutSec: 3600 }, seed: (f) => f.writeFile('gone', 'x') });
+      const { dir, fs, m } = await mounts.mount({
+        memfs: { entryTimeoutSec: 3600, attrTimeoutSec: 3600 },
+        seed: (f) => f.writeFile('gone', 'x'),
+      });
       const ino = fs.resolve('gone').ino;
       expect((await runProcess('stat', [`${dir}/gone`])).code).toBe(0);
       fs.resolve('').children!.delete('gone'); // deleted behind the kernel's back

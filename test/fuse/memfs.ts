@@ -108,8 +108,20 @@ export class MemFs implements FuseFilesystem {
     this.ioFile = opts.ioFile;
     const t = nowNs();
     this.nodes.set(1n, {
-      ino: 1n, mode: C.S_IFDIR | 0o755, uid: 0, gid: 0, nlink: 2, data: Buffer.alloc(0), size: 0,
-      atimeNs: t, mtimeNs: t, ctimeNs: t, children: new Map(), parent: 1n, cache: 'none', openCount: 0,
+      ino: 1n,
+      mode: C.S_IFDIR | 0o755,
+      uid: 0,
+      gid: 0,
+      nlink: 2,
+      data: Buffer.alloc(0),
+      size: 0,
+      atimeNs: t,
+      mtimeNs: t,
+      ctimeNs: t,
+      children: new Map(),
+      parent: 1n,
+      cache: 'none',
+      openCount: 0,
     });
     if (this.opts.readdirplus) {
       (this as FuseFilesystem).readdirplus = (ctx, nodeid, req) => this.readdirplusImpl(ctx, nodeid, req);
@@ -368,7 +380,15 @@ export class MemFs implements FuseFilesystem {
   }
 
   statfs(): StatfsReply {
-    return { blocks: 1_000_000n, bfree: 500_000n, bavail: 500_000n, files: 1000n, ffree: 1000n - BigInt(this.nodes.size), bsize: 4096, namelen: 255 };
+    return {
+      blocks: 1_000_000n,
+      bfree: 500_000n,
+      bavail: 500_000n,
+      files: 1000n,
+      ffree: 1000n - BigInt(this.nodes.size),
+      bsize: 4096,
+      namelen: 255,
+    };
   }
 
   access(): void {}
@@ -446,8 +466,19 @@ export class MemFs implements FuseFilesystem {
   private newNode(parent: bigint, mode: number): MemNode {
     const t = nowNs();
     const n: MemNode = {
-      ino: this.nextIno++, mode, uid: 0, gid: 0, nlink: 1, data: Buffer.alloc(0), size: 0,
-      atimeNs: t, mtimeNs: t, ctimeNs: t, parent, cache: this.opts.defaultCache, openCount: 0,
+      ino: this.nextIno++,
+      mode,
+      uid: 0,
+      gid: 0,
+      nlink: 1,
+      data: Buffer.alloc(0),
+      size: 0,
+      atimeNs: t,
+      mtimeNs: t,
+      ctimeNs: t,
+      parent,
+      cache: this.opts.defaultCache,
+      openCount: 0,
     };
     if ((mode & C.S_IFMT) === C.S_IFDIR) n.children = new Map();
     this.nodes.set(n.ino, n);
@@ -491,8 +522,15 @@ export class MemFs implements FuseFilesystem {
 
   private attr(n: MemNode): Attr {
     return {
-      ino: n.ino, size: BigInt(n.size), atimeNs: n.atimeNs, mtimeNs: n.mtimeNs, ctimeNs: n.ctimeNs,
-      mode: n.mode, nlink: n.nlink, uid: n.uid, gid: n.gid,
+      ino: n.ino,
+      size: BigInt(n.size),
+      atimeNs: n.atimeNs,
+      mtimeNs: n.mtimeNs,
+      ctimeNs: n.ctimeNs,
+      mode: n.mode,
+      nlink: n.nlink,
+      uid: n.uid,
+      gid: n.gid,
     };
   }
 }

@@ -131,33 +131,32 @@ describe('stale mounts', () => {
       await daemon.exited;
     }
   });
-
 });
 
 describe.each(READER_MODES)('%s reader: a hung connection', (reader) => {
   const readerMounts = new MemfsMounts({ reader });
   afterEach(() => readerMounts.unmountAll());
 
-    it('the cleanup helper aborts a hung connection (daemon alive but not answering)', async () => {
-      const { dir, fs, m } = await readerMounts.mount({ seed: (f) => f.writeFile('hang', 'x', { cache: 'direct' }) });
-      // Every read hangs forever and ignores interrupts: the mount is "hung".
-      fs.readHooks.set(fs.resolve('hang').ino, () => new Promise(() => undefined));
-      const stuck = runProcess('cat', [`${dir}/hang`], { timeoutMs: 60_000 });
-      for (let i = 0; i < 200 && (fs.ops.get('read') ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 20));
-      expect(fs.ops.get('read')).toBe(1);
-      // A busy mount: plain umount fails, the helper aborts the connection.
-      const cwdHolder = spawnInteractive('sh', ['-c', `cd ${dir} && echo in && exec sleep 30`]);
-      await cwdHolder.waitForLine('in');
-      const res = await cleanupMount(dir);
-      expect(res.found).toBe(1);
-      expect(res.aborted).toBe(1);
-      expect(await fuseMountsAt(dir)).toEqual([]);
-      const cat = await stuck;
-      expect(cat.code).not.toBe(0); // the aborted request failed instead of hanging
-      expect((await m.ended).reason).toMatch(/unmounted|aborted/);
-      cwdHolder.kill();
-      await cwdHolder.exited;
-    });
+  it('the cleanup helper aborts a hung connection (daemon alive but not answering)', async () => {
+    const { dir, fs, m } = await readerMounts.mount({ seed: (f) => f.writeFile('hang', 'x', { cache: 'direct' }) });
+    // Every read hangs forever and ignores interrupts: the mount is "hung".
+    fs.readHooks.set(fs.resolve('hang').ino, () => new Promise(() => undefined));
+    const stuck = runProcess('cat', [`${dir}/hang`], { timeoutMs: 60_000 });
+    for (let i = 0; i < 200 && (fs.ops.get('read') ?? 0) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(fs.ops.get('read')).toBe(1);
+    // A busy mount: plain umount fails, the helper aborts the connection.
+    const cwdHolder = spawnInteractive('sh', ['-c', `cd ${dir} && echo in && exec sleep 30`]);
+    await cwdHolder.waitForLine('in');
+    const res = await cleanupMount(dir);
+    expect(res.found).toBe(1);
+    expect(res.aborted).toBe(1);
+    expect(await fuseMountsAt(dir)).toEqual([]);
+    const cat = await stuck;
+    expect(cat.code).not.toBe(0); // the aborted request failed instead of hanging
+    expect((await m.ended).reason).toMatch(/unmounted|aborted/);
+    cwdHolder.kill();
+    await cwdHolder.exited;
+  });
 });
 
 describe.each(READER_MODES)('%s reader: daemon shutdown paths leave no mount behind', (reader) => {

@@ -37,7 +37,10 @@ describe('request decoding', () => {
 
   it('decodes INIT with flags2 only when FUSE_INIT_EXT is set', () => {
     const withExt = body(request(Opcode.INIT, 2n, initIn(45, (1 << 30) | 0b11, 0b1000)));
-    expect(withExt).toEqual({ op: 'init', init: { major: 7, minor: 45, maxReadahead: 131072, flags: (0b1000n << 32n) | (1n << 30n) | 3n } });
+    expect(withExt).toEqual({
+      op: 'init',
+      init: { major: 7, minor: 45, maxReadahead: 131072, flags: (0b1000n << 32n) | (1n << 30n) | 3n },
+    });
     const noExt = body(request(Opcode.INIT, 2n, initIn(45, 0b11, 0b1000)));
     expect(noExt).toEqual({ op: 'init', init: { major: 7, minor: 45, maxReadahead: 131072, flags: 3n } });
   });
@@ -45,15 +48,29 @@ describe('request decoding', () => {
   it('decodes name operations', () => {
     expect(body(request(Opcode.LOOKUP, 4n, cstr('file.db')))).toEqual({ op: 'lookup', name: 'file.db' });
     expect(body(request(Opcode.RENAME, 4n, Buffer.concat([u64s(9n), cstr('a'), cstr('b')])))).toEqual({
-      op: 'rename', newParent: 9n, name: 'a', newName: 'b', flags: 0,
+      op: 'rename',
+      newParent: 9n,
+      name: 'a',
+      newName: 'b',
+      flags: 0,
     });
     expect(body(request(Opcode.RENAME2, 4n, Buffer.concat([u64s(9n), u32s(1, 0), cstr('a'), cstr('b')])))).toEqual({
-      op: 'rename', newParent: 9n, name: 'a', newName: 'b', flags: 1,
+      op: 'rename',
+      newParent: 9n,
+      name: 'a',
+      newName: 'b',
+      flags: 1,
     });
     expect(body(request(Opcode.CREATE, 4n, Buffer.concat([u32s(0o102, 0o100644, 0o22, 0), cstr('x')])))).toEqual({
-      op: 'create', name: 'x', req: { flags: 0o102, mode: 0o100644, umask: 0o22, openFlags: 0 },
+      op: 'create',
+      name: 'x',
+      req: { flags: 0o102, mode: 0o100644, umask: 0o22, openFlags: 0 },
     });
-    expect(body(request(Opcode.SYMLINK, 4n, Buffer.concat([cstr('link'), cstr('/target')])))).toEqual({ op: 'symlink', name: 'link', target: '/target' });
+    expect(body(request(Opcode.SYMLINK, 4n, Buffer.concat([cstr('link'), cstr('/target')])))).toEqual({
+      op: 'symlink',
+      name: 'link',
+      target: '/target',
+    });
   });
 
   it('decodes SETATTR valid bits, NOW times and fh', () => {
@@ -68,13 +85,22 @@ describe('request decoding', () => {
     const r = body(request(Opcode.SETATTR, 4n, b));
     expect(r).toEqual({
       op: 'setattr',
-      req: { valid: b.readUInt32LE(0), killSuidgid: false, fh: 5n, size: 4096n, atimeNs: 'now', mtimeNs: 1700000000_000000005n, mode: 0o600 },
+      req: {
+        valid: b.readUInt32LE(0),
+        killSuidgid: false,
+        fh: 5n,
+        size: 4096n,
+        atimeNs: 'now',
+        mtimeNs: 1700000000_000000005n,
+        mode: 0o600,
+      },
     });
   });
 
   it('decodes READ, WRITE (data view) and lock owners', () => {
     expect(body(request(Opcode.READ, 4n, readIn(3n, 8192n, 4096, { readFlags: 2, lockOwner: 0xabcn, flags: 2 })))).toEqual({
-      op: 'read', req: { fh: 3n, offset: 8192n, size: 4096, flags: 2, readFlags: 2, lockOwner: 0xabcn },
+      op: 'read',
+      req: { fh: 3n, offset: 8192n, size: 4096, flags: 2, readFlags: 2, lockOwner: 0xabcn },
     });
     const w = body(request(Opcode.WRITE, 4n, writeIn(3n, 10n, Buffer.from('hello'), { writeFlags: 2, lockOwner: 9n })));
     expect(w.op).toBe('write');
@@ -85,15 +111,23 @@ describe('request decoding', () => {
 
   it('decodes lock requests', () => {
     expect(body(request(Opcode.SETLKW, 4n, lkIn(1n, 0xdeadn, 100n, 0x7fffffffffffffffn, 1, 555)))).toEqual({
-      op: 'setlk', wait: true,
+      op: 'setlk',
+      wait: true,
       req: { fh: 1n, owner: 0xdeadn, flock: false, lock: { type: 'write', start: 100n, end: 0x7fffffffffffffffn, pid: 555 } },
     });
-    expect(body(request(Opcode.GETLK, 4n, lkIn(1n, 2n, 0n, 0n, 0, 1, 1)))).toMatchObject({ op: 'getlk', req: { flock: true, lock: { type: 'read' } } });
+    expect(body(request(Opcode.GETLK, 4n, lkIn(1n, 2n, 0n, 0n, 0, 1, 1)))).toMatchObject({
+      op: 'getlk',
+      req: { flock: true, lock: { type: 'read' } },
+    });
   });
 
   it('decodes BATCH_FORGET and leaves unknown opcodes as unsupported', () => {
     expect(body(request(Opcode.BATCH_FORGET, 4n, Buffer.concat([u32s(2, 0), u64s(5n, 1n, 6n, 3n)])))).toEqual({
-      op: 'batchForget', items: [{ nodeid: 5n, nlookup: 1n }, { nodeid: 6n, nlookup: 3n }],
+      op: 'batchForget',
+      items: [
+        { nodeid: 5n, nlookup: 1n },
+        { nodeid: 6n, nlookup: 3n },
+      ],
     });
     expect(body(request(9999, 4n))).toEqual({ op: 'unsupported' });
   });
@@ -180,7 +214,17 @@ describe('reply encoding', () => {
 
   it('lays out fuse_attr and a negative entry', () => {
     const b = Buffer.alloc(128);
-    writeAttr(b, 0, { ino: 9n, size: 1000n, atimeNs: 1_500_000_000n, mtimeNs: 2n, ctimeNs: 3_000_000_001n, mode: 0o100644, nlink: 1, uid: 5, gid: 6 });
+    writeAttr(b, 0, {
+      ino: 9n,
+      size: 1000n,
+      atimeNs: 1_500_000_000n,
+      mtimeNs: 2n,
+      ctimeNs: 3_000_000_001n,
+      mode: 0o100644,
+      nlink: 1,
+      uid: 5,
+      gid: 6,
+    });
     expect(b.readBigUInt64LE(0)).toBe(9n);
     expect(b.readBigUInt64LE(16)).toBe(2n); // blocks = ceil(1000/512)
     expect(b.readBigUInt64LE(24)).toBe(1n); // atime sec

@@ -99,7 +99,9 @@ async function startedWorker(fs: FuseFilesystem, threads: number, logger?: Logge
 describe('session reader modes over the fake transport', () => {
   it('validates reader and workerThreads, and refuses worker mode on a pool-only transport', () => {
     const t = new FakeTransport();
-    expect(() => new FuseSession({}, t, { reader: 'thread' as 'worker' })).toThrow(expect.objectContaining({ code: 'ERR_FUSE_BAD_OPTION' }));
+    expect(() => new FuseSession({}, t, { reader: 'thread' as 'worker' })).toThrow(
+      expect.objectContaining({ code: 'ERR_FUSE_BAD_OPTION' }),
+    );
     expect(() => new FuseSession({}, t, { workerThreads: 0 })).toThrow(/workerThreads must be an integer from 1 to 8, got 0/);
     expect(() => new FuseSession({}, t, { workerThreads: 1.5 })).toThrow(/got 1.5/);
     expect(() => new FuseSession({}, poolOnly(t), { reader: 'worker' })).toThrow(expect.objectContaining({ code: 'ERR_FUSE_BAD_OPTION' }));

@@ -286,7 +286,8 @@ describe.each(READER_MODES)('%s reader (fake transport)', (mode) => {
     it('counts entry replies, subtracts FORGET and BATCH_FORGET, ignores negative entries', async () => {
       const forgets: bigint[][] = [];
       const fs: FuseFilesystem = {
-        lookup: (_c, _p, name) => (name === 'none' ? { nodeid: 0n, entryTimeoutSec: 5 } : { nodeid: 5n, attr: attr(5n), entryTimeoutSec: 1 }),
+        lookup: (_c, _p, name) =>
+          name === 'none' ? { nodeid: 0n, entryTimeoutSec: 5 } : { nodeid: 5n, attr: attr(5n), entryTimeoutSec: 1 },
         forget: (nodeid, n, remaining) => void forgets.push([nodeid, n, remaining]),
       };
       const { t, s } = await start(fs);
@@ -305,7 +306,10 @@ describe.each(READER_MODES)('%s reader (fake transport)', (mode) => {
       t.push(request(Opcode.BATCH_FORGET, 20n, Buffer.concat([u32s(1, 0), u64s(5n, 2n)])));
       t.push(request(Opcode.GETATTR, 22n, Buffer.alloc(16))); // a reply to wait on
       await t.replyTo(22n);
-      expect(forgets).toEqual([[5n, 1n, 2n], [5n, 2n, 0n]]);
+      expect(forgets).toEqual([
+        [5n, 1n, 2n],
+        [5n, 2n, 0n],
+      ]);
       expect(s.lookupCount(5n)).toBe(0n);
       expect(t.replies().some((r) => r.unique === 18n || r.unique === 20n)).toBe(false); // forgets get no reply
       t.end();
@@ -313,7 +317,10 @@ describe.each(READER_MODES)('%s reader (fake transport)', (mode) => {
 
     it('does not count a lookup whose reply the kernel refused (interrupted away)', async () => {
       const forgets: bigint[] = [];
-      const fs: FuseFilesystem = { lookup: () => ({ nodeid: 8n, attr: attr(8n) }), forget: (_n, _k, remaining) => void forgets.push(remaining) };
+      const fs: FuseFilesystem = {
+        lookup: () => ({ nodeid: 8n, attr: attr(8n) }),
+        forget: (_n, _k, remaining) => void forgets.push(remaining),
+      };
       const { t, s } = await start(fs);
       t.failWritesWith = 'ENOENT';
       t.push(request(Opcode.LOOKUP, 10n, cstr('a')));

@@ -31,13 +31,21 @@ describe.each(READER_MODES)('%s reader', (mode) => {
     it('WAL mode works (shared mmap of -shm) and other clients read it', async () => {
       const { dir } = await mounts.mount();
       const db = `${dir}/wal.db`;
-      const w = await runSqlite3(db, `PRAGMA journal_mode=WAL;\nCREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n${inserts(200)}`, { timeoutMs: 60_000 });
+      const w = await runSqlite3(db, `PRAGMA journal_mode=WAL;\nCREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n${inserts(200)}`, {
+        timeoutMs: 60_000,
+      });
       expect(w.stdout).toBe('wal\n');
       expect(w.code).toBe(0);
-      const py = await runPythonSqlite(db, "print(db.execute('PRAGMA journal_mode').fetchone()[0], db.execute('SELECT count(*) FROM t').fetchone()[0])");
+      const py = await runPythonSqlite(
+        db,
+        "print(db.execute('PRAGMA journal_mode').fetchone()[0], db.execute('SELECT count(*) FROM t').fetchone()[0])",
+      );
       expect(py.stderr).toBe('');
       expect(py.stdout).toBe('wal 200\n');
-      const bs = await runBetterSqlite(db, "console.log(db.prepare('SELECT count(*) AS n FROM t').get().n, db.pragma('integrity_check', { simple: true }));");
+      const bs = await runBetterSqlite(
+        db,
+        "console.log(db.prepare('SELECT count(*) AS n FROM t').get().n, db.pragma('integrity_check', { simple: true }));",
+      );
       expect(bs.stderr).toBe('');
       expect(bs.stdout).toBe('200 ok\n');
     });
@@ -45,16 +53,19 @@ describe.each(READER_MODES)('%s reader', (mode) => {
     it('a writer holding BEGIN EXCLUSIVE makes other processes get "database is locked" until it commits', async () => {
       const { dir, fs } = await mounts.mount();
       const db = `${dir}/locks.db`;
-      expect((await runSqlite3(db, 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, \'a\');')).code).toBe(0);
+      expect((await runSqlite3(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a');")).code).toBe(0);
 
-      const holder = spawnPythonSqlite(db, [
-        "db.execute('BEGIN EXCLUSIVE')",
-        "db.execute(\"INSERT INTO t VALUES (2, 'b')\")",
-        "print('locked', flush=True)",
-        'sys.stdin.readline()',
-        "db.execute('COMMIT')",
-        "print('released', flush=True)",
-      ].join('\n'));
+      const holder = spawnPythonSqlite(
+        db,
+        [
+          "db.execute('BEGIN EXCLUSIVE')",
+          'db.execute("INSERT INTO t VALUES (2, \'b\')")',
+          "print('locked', flush=True)",
+          'sys.stdin.readline()',
+          "db.execute('COMMIT')",
+          "print('released', flush=True)",
+        ].join('\n'),
+      );
       try {
         await holder.waitForLine('locked');
         const lockedCli = await runSqlite3(db, 'SELECT count(*) FROM t;', { busyTimeoutMs: 0 });
@@ -85,7 +96,10 @@ describe.each(READER_MODES)('%s reader', (mode) => {
       expect((await runSqlite3(db, 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);')).code).toBe(0);
       const [a, b] = await Promise.all([
         runSqlite3(db, inserts(150, 0), { busyTimeoutMs: 20_000, timeoutMs: 90_000 }),
-        runPythonSqlite(db, `for i in range(1000, 1150):\n    db.execute('INSERT INTO t VALUES (?, ?)', (i, 'py'))`, { busyTimeoutMs: 20_000, timeoutMs: 90_000 }),
+        runPythonSqlite(db, `for i in range(1000, 1150):\n    db.execute('INSERT INTO t VALUES (?, ?)', (i, 'py'))`, {
+          busyTimeoutMs: 20_000,
+          timeoutMs: 90_000,
+        }),
       ]);
       expect(a.stderr).toBe('');
       expect(b.stderr).toBe('');

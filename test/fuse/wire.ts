@@ -50,12 +50,28 @@ export function initIn(minor: number, flags: number, flags2 = 0, maxReadahead = 
   return b;
 }
 
-export function readIn(fh: bigint, offset: bigint, size: number, opts: { readFlags?: number; lockOwner?: bigint; flags?: number } = {}): Buffer {
+export function readIn(
+  fh: bigint,
+  offset: bigint,
+  size: number,
+  opts: { readFlags?: number; lockOwner?: bigint; flags?: number } = {},
+): Buffer {
   return Buffer.concat([u64s(fh, offset), u32s(size, opts.readFlags ?? 0), u64s(opts.lockOwner ?? 0n), u32s(opts.flags ?? 0, 0)]);
 }
 
-export function writeIn(fh: bigint, offset: bigint, data: Buffer, opts: { writeFlags?: number; lockOwner?: bigint; flags?: number } = {}): Buffer {
-  return Buffer.concat([u64s(fh, offset), u32s(data.length, opts.writeFlags ?? 0), u64s(opts.lockOwner ?? 0n), u32s(opts.flags ?? 0, 0), data]);
+export function writeIn(
+  fh: bigint,
+  offset: bigint,
+  data: Buffer,
+  opts: { writeFlags?: number; lockOwner?: bigint; flags?: number } = {},
+): Buffer {
+  return Buffer.concat([
+    u64s(fh, offset),
+    u32s(data.length, opts.writeFlags ?? 0),
+    u64s(opts.lockOwner ?? 0n),
+    u32s(opts.flags ?? 0, 0),
+    data,
+  ]);
 }
 
 export function lkIn(fh: bigint, owner: bigint, start: bigint, end: bigint, type: number, pid: number, lkFlags = 0): Buffer {

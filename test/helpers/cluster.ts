@@ -290,7 +290,9 @@ export class Cluster {
 
   /** Stops every running daemon cleanly (SIGTERM), replicas first. */
   async stopAll(): Promise<void> {
-    const infos = await Promise.all(this.running.map(async (n) => ({ n, primary: (await n.info().catch(() => null))?.isPrimary === true })));
+    const infos = await Promise.all(
+      this.running.map(async (n) => ({ n, primary: (await n.info().catch(() => null))?.isPrimary === true })),
+    );
     for (const { n } of infos.filter((x) => !x.primary)) await n.node.stop();
     for (const { n } of infos.filter((x) => x.primary)) await n.node.stop();
   }
@@ -431,7 +433,16 @@ export class Writer {
   constructor(targets: string[], opts: { rate?: number; total?: number; firstID?: number; blobBytes?: number; timeoutMs?: number } = {}) {
     this.child = spawnInteractive(
       'python3',
-      ['-u', '-c', WRITER_PY, String(opts.rate ?? 50), String(opts.total ?? 0), String(opts.firstID ?? 1), String(opts.blobBytes ?? 200), ...targets],
+      [
+        '-u',
+        '-c',
+        WRITER_PY,
+        String(opts.rate ?? 50),
+        String(opts.total ?? 0),
+        String(opts.firstID ?? 1),
+        String(opts.blobBytes ?? 200),
+        ...targets,
+      ],
       { timeoutMs: opts.timeoutMs ?? 300_000 },
     );
   }
@@ -573,7 +584,8 @@ export class Reader {
       else if (parts[0] === 'error') out.errors.push(line);
       else if (parts[0] === 'summary') out.reads = Number(parts[1]);
     }
-    if (!r.stdout.includes('summary')) out.errors.push(`reader exited without a summary: code ${r.code} signal ${r.signal} stderr ${r.stderr}`);
+    if (!r.stdout.includes('summary'))
+      out.errors.push(`reader exited without a summary: code ${r.code} signal ${r.signal} stderr ${r.stderr}`);
     return out;
   }
 

@@ -41,7 +41,13 @@ function killByPid(pid: number | undefined, signal: NodeJS.Signals = 'SIGKILL'):
  */
 export function runProcess(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, uid: opts.uid, gid: opts.gid, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      uid: opts.uid,
+      gid: opts.gid,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -88,7 +94,13 @@ export interface InteractiveChild {
  * releasing it. Killed by PID after `timeoutMs` (default 60 s).
  */
 export function spawnInteractive(cmd: string, args: readonly string[], opts: Omit<RunOptions, 'input'> = {}): InteractiveChild {
-  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, uid: opts.uid, gid: opts.gid, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(cmd, args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    uid: opts.uid,
+    gid: opts.gid,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   let consumed = 0;

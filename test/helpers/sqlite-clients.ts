@@ -23,11 +23,7 @@ export function runSqlite3(dbPath: string, sql: string, opts: SqliteRunOptions =
 }
 
 function pythonPrelude(busyTimeoutMs: number): string {
-  return [
-    'import sqlite3, sys',
-    `db = sqlite3.connect(sys.argv[1], timeout=${busyTimeoutMs / 1000}, isolation_level=None)`,
-    '',
-  ].join('\n');
+  return ['import sqlite3, sys', `db = sqlite3.connect(sys.argv[1], timeout=${busyTimeoutMs / 1000}, isolation_level=None)`, ''].join('\n');
 }
 
 /**
@@ -40,7 +36,11 @@ export function runPythonSqlite(dbPath: string, script: string, opts: SqliteRunO
 }
 
 /** Like runPythonSqlite, for a script that talks over stdin/stdout while running (lock holders). */
-export function spawnPythonSqlite(dbPath: string, script: string, opts: Omit<SqliteRunOptions, 'input'> & { args?: string[] } = {}): InteractiveChild {
+export function spawnPythonSqlite(
+  dbPath: string,
+  script: string,
+  opts: Omit<SqliteRunOptions, 'input'> & { args?: string[] } = {},
+): InteractiveChild {
   return spawnInteractive('python3', ['-u', '-c', pythonPrelude(opts.busyTimeoutMs ?? 0) + script, dbPath, ...(opts.args ?? [])], opts);
 }
 

@@ -120,9 +120,7 @@ describe('frame encoding', () => {
     expect(encodeControlFrame({ type: 'hwm', name: 'db', txid: 0x0102n }).toString('hex')).toBe(
       '00000006' + '0000000000000102' + '00000002' + '6462',
     );
-    expect(encodeControlFrame({ type: 'heartbeat', timestamp: 1700000000000n }).toString('hex')).toBe(
-      '00000007' + '0000018bcfe56800',
-    );
+    expect(encodeControlFrame({ type: 'heartbeat', timestamp: 1700000000000n }).toString('hex')).toBe('00000007' + '0000018bcfe56800');
     expect(encodeControlFrame({ type: 'heartbeat', timestamp: -1n }).toString('hex')).toBe('00000007' + 'ffffffffffffffff');
     expect(encodeLTXFrameHeader('db').toString('hex')).toBe('00000001' + '0000000000000000' + '00000002' + '6462');
   });
@@ -200,10 +198,7 @@ describe('FrameReader', () => {
 
   it('requires the body to be consumed, and supports drain after a partial read', async () => {
     const data = prng(6).bytes(150_000);
-    const wire = await encodeAll([
-      { type: 'ltx', name: 'a.db', size: 0n, data },
-      { type: 'ready' },
-    ]);
+    const wire = await encodeAll([{ type: 'ltx', name: 'a.db', size: 0n, data }, { type: 'ready' }]);
     const reader = new FrameReader(splitSource(wire, prng(8), 5000));
     const f = await reader.next();
     if (f?.type !== 'ltx') throw new Error('expected LTX frame');

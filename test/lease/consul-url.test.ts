@@ -3,7 +3,14 @@ import { joinKey, parseConsulURL, redact } from '../../src/lease/consul-url.js';
 
 describe('parseConsulURL (LiteFS lease.consul.url rules)', () => {
   it('takes scheme, host and port', () => {
-    expect(parseConsulURL('http://127.0.0.1:8500')).toEqual({ origin: 'http://127.0.0.1:8500', secure: false, host: '127.0.0.1', port: 8500, token: '', keyPrefix: '' });
+    expect(parseConsulURL('http://127.0.0.1:8500')).toEqual({
+      origin: 'http://127.0.0.1:8500',
+      secure: false,
+      host: '127.0.0.1',
+      port: 8500,
+      token: '',
+      keyPrefix: '',
+    });
   });
 
   it('defaults the port from the scheme like any URL', () => {

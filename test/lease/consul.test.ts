@@ -71,8 +71,19 @@ describe('acquire', () => {
     expect(lease.ttlMs).toBe(10_000);
     expect(lease.renewedAt.getTime()).toBeGreaterThanOrEqual(before);
     expect(lease.renewedAt.getTime()).toBeLessThanOrEqual(Date.now());
-    expect(double.session(lease.id)).toMatchObject({ name: 'litefs', behavior: 'delete', lockDelayMs: 1000, ttl: '10s', nodeChecks: [], node: 'consul-test-double' });
-    expect(double.kv(KEY)).toMatchObject({ session: lease.id, lockIndex: 1, value: '{"hostname":"node-a","advertise-url":"http://node-a:20202"}' });
+    expect(double.session(lease.id)).toMatchObject({
+      name: 'litefs',
+      behavior: 'delete',
+      lockDelayMs: 1000,
+      ttl: '10s',
+      nodeChecks: [],
+      node: 'consul-test-double',
+    });
+    expect(double.kv(KEY)).toMatchObject({
+      session: lease.id,
+      lockIndex: 1,
+      value: '{"hostname":"node-a","advertise-url":"http://node-a:20202"}',
+    });
   });
 
   it('gives a second candidate ERR_LEASE_PRIMARY_EXISTS naming the primary, and cleans up its session', async () => {
@@ -225,9 +236,16 @@ describe('cluster ID', () => {
 
   it('uses CAS so exactly one of two racing nodes wins', async () => {
     await startDouble();
-    const results = await Promise.allSettled([leaser('a').setClusterID('LFSCAAAAAAAAAAAAAAAA'), leaser('b').setClusterID('LFSCBBBBBBBBBBBBBBBB')]);
+    const results = await Promise.allSettled([
+      leaser('a').setClusterID('LFSCAAAAAAAAAAAAAAAA'),
+      leaser('b').setClusterID('LFSCBBBBBBBBBBBBBBBB'),
+    ]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    expect(double.requests.filter((r) => r.path === '/v1/kv/litefs/primary/clusterid' && r.method === 'PUT').every((r) => r.query['cas'] === '0')).toBe(true);
+    expect(
+      double.requests
+        .filter((r) => r.path === '/v1/kv/litefs/primary/clusterid' && r.method === 'PUT')
+        .every((r) => r.query['cas'] === '0'),
+    ).toBe(true);
   });
 
   it('replaces an empty stored value', async () => {

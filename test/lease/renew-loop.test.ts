@@ -14,7 +14,15 @@ afterEach(async () => {
 /** A real-time lease with a 200ms TTL (the double's session_ttl_min lowered for the test). */
 async function shortLease(): Promise<Lease> {
   double = await ConsulTestDouble.start({ sessionTTLMinMs: 100, ttlMultiplier: 1 });
-  leaser = new ConsulLeaser({ url: double.url, key: 'k', hostname: 'a', advertiseURL: 'http://a:1', ttlMs: 200, lockDelayMs: 0, requestTimeoutMs: 1_000 });
+  leaser = new ConsulLeaser({
+    url: double.url,
+    key: 'k',
+    hostname: 'a',
+    advertiseURL: 'http://a:1',
+    ttlMs: 200,
+    lockDelayMs: 0,
+    requestTimeoutMs: 1_000,
+  });
   return leaser.acquire();
 }
 
@@ -69,7 +77,8 @@ describe('runRenewLoop', () => {
       },
     });
     // Let one attempt fail, then let Consul answer again.
-    for (let i = 0; i < 200 && !double!.requests.some((r) => r.path.startsWith('/v1/session/renew/')); i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 200 && !double!.requests.some((r) => r.path.startsWith('/v1/session/renew/')); i++)
+      await new Promise((r) => setTimeout(r, 5));
     double!.setOutage(null);
     expect(await loop).toEqual({ reason: 'aborted' });
     expect(renewals).toBe(1);

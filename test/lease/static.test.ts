@@ -8,7 +8,12 @@ const replicaOpts = { candidate: false, hostname: 'primary-1', advertiseURL: 'ht
 describe('StaticLeaser on the primary (candidate: true)', () => {
   it('always acquires a lease that lasts until the year 3000', async () => {
     const leaser = new StaticLeaser(primaryOpts);
-    expect([leaser.type, leaser.hostname, leaser.advertiseURL, leaser.candidate]).toEqual(['static', 'primary-1', 'http://primary-1:20202', true]);
+    expect([leaser.type, leaser.hostname, leaser.advertiseURL, leaser.candidate]).toEqual([
+      'static',
+      'primary-1',
+      'http://primary-1:20202',
+      true,
+    ]);
     const a = await leaser.acquire();
     const b = await leaser.acquire();
     expect(a.id).toBe('');

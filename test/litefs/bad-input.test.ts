@@ -197,10 +197,9 @@ describe('bad input gets an errno and leaves the database intact', () => {
     const res = await pyOps(
       node,
       'v.db',
-      [
-        "attempt('pos', lambda: os.truncate(path + '-pos', 0))",
-        "attempt('journal', lambda: os.truncate(path + '-journal', 4096))",
-      ].join('\n'),
+      ["attempt('pos', lambda: os.truncate(path + '-pos', 0))", "attempt('journal', lambda: os.truncate(path + '-journal', 4096))"].join(
+        '\n',
+      ),
     );
     expect(res).toEqual({ pos: 'EPERM', journal: 'EINVAL' });
     await expectIntact(node, 'v.db', 50, txid);

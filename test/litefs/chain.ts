@@ -72,7 +72,8 @@ export function chainProblems(chain: readonly ChainEntry[], opts: { allowTrimmed
     // Snapshot-shaped: every page 1..commit except the lock page.
     const lock = Math.floor(0x40000000 / first.header.pageSize) + 1;
     const expected = first.header.commit - (lock <= first.header.commit ? 1 : 0);
-    if (first.pageCount !== expected) problems.push(`first file ${first.name} has ${first.pageCount} pages, commit is ${first.header.commit}`);
+    if (first.pageCount !== expected)
+      problems.push(`first file ${first.name} has ${first.pageCount} pages, commit is ${first.header.commit}`);
   }
   for (let i = 1; i < chain.length; i++) {
     const prev = chain[i - 1]!;
@@ -113,7 +114,9 @@ export async function checkConsistency(
   let pos = '';
   if (last !== undefined) {
     if (fileChecksum !== last.trailer.postApplyChecksum) {
-      problems.push(`ltx checksum of the database is ${formatChecksum(fileChecksum)}, newest LTX ${last.name} says ${formatChecksum(last.trailer.postApplyChecksum)}`);
+      problems.push(
+        `ltx checksum of the database is ${formatChecksum(fileChecksum)}, newest LTX ${last.name} says ${formatChecksum(last.trailer.postApplyChecksum)}`,
+      );
     }
     if (opts.readPos ?? true) {
       pos = await readFile(node.path(`${db}-pos`), 'utf8');

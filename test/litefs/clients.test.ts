@@ -68,7 +68,14 @@ describe.each(CLIENT_KINDS)('%s on a litefs mount', (kind) => {
       // last commit (no free pages were reused), and no LTX is emitted.
       for (const mode of JOURNAL_MODES) {
         await client.setMode(mode);
-        txid = await step(node, db, client, 'PRAGMA cache_size=2; BEGIN; UPDATE t SET v = randomblob(4000); ROLLBACK; PRAGMA cache_size=-2000;', 0, txid);
+        txid = await step(
+          node,
+          db,
+          client,
+          'PRAGMA cache_size=2; BEGIN; UPDATE t SET v = randomblob(4000); ROLLBACK; PRAGMA cache_size=-2000;',
+          0,
+          txid,
+        );
       }
       expect(node.runLog()).toMatch(/transaction left the database unchanged/);
 

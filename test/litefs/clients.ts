@@ -48,7 +48,12 @@ class CliClient implements SqlClient {
   async query(sql: string): Promise<string[][]> {
     const r = await runSqlite3(this.dbPath, this.prelude + sql, { busyTimeoutMs: BUSY_MS, timeoutMs: 120_000 });
     if (r.code !== 0 || r.stderr !== '') throw new Error(`sqlite3: ${r.stderr.trim() || `exit ${r.code}`}`);
-    return r.stdout === '' ? [] : r.stdout.replace(/\n$/, '').split('\n').map((l) => l.split('|'));
+    return r.stdout === ''
+      ? []
+      : r.stdout
+          .replace(/\n$/, '')
+          .split('\n')
+          .map((l) => l.split('|'));
   }
 
   async close(): Promise<void> {}

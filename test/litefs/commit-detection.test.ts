@@ -22,7 +22,10 @@ function differingPages(a: Buffer, b: Buffer, pageSize: number): number[] {
 describe('commit detection', () => {
   it('the first transaction is TXID 1, a snapshot of every page with no pre-apply checksum', async () => {
     const node = await startNode();
-    const r = await runSqlite3(node.path('first.db'), "PRAGMA page_size=1024; BEGIN; CREATE TABLE t(x); INSERT INTO t SELECT randomblob(900) FROM generate_series(1, 30); COMMIT;");
+    const r = await runSqlite3(
+      node.path('first.db'),
+      'PRAGMA page_size=1024; BEGIN; CREATE TABLE t(x); INSERT INTO t SELECT randomblob(900) FROM generate_series(1, 30); COMMIT;',
+    );
     expect(r.stderr).toBe('');
     const { chain } = await checkConsistency(node, 'first.db');
     expect(chain).toHaveLength(1);
@@ -66,13 +69,19 @@ describe('commit detection', () => {
     const node = await startNode();
     const db = node.path('free.db');
     // Free pages: rows deleted, pages left on the freelist (no auto-vacuum).
-    let r = await runSqlite3(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); INSERT INTO t SELECT value, randomblob(3000) FROM generate_series(1, 200); DELETE FROM t WHERE id > 100;");
+    let r = await runSqlite3(
+      db,
+      'CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); INSERT INTO t SELECT value, randomblob(3000) FROM generate_series(1, 200); DELETE FROM t WHERE id > 100;',
+    );
     expect(r.stderr).toBe('');
     const before = await checkConsistency(node, 'free.db');
     const bytesBefore = await readFile(node.databaseFile('free.db'));
     // SQLite does not journal a free page it reuses, so its rollback
     // restores every page but those: their bytes really changed.
-    r = await runSqlite3(db, "PRAGMA cache_size=2; BEGIN; INSERT INTO t SELECT value + 1000, randomblob(3000) FROM generate_series(1, 80); UPDATE t SET v = randomblob(3000) WHERE id <= 100; ROLLBACK;");
+    r = await runSqlite3(
+      db,
+      'PRAGMA cache_size=2; BEGIN; INSERT INTO t SELECT value + 1000, randomblob(3000) FROM generate_series(1, 80); UPDATE t SET v = randomblob(3000) WHERE id <= 100; ROLLBACK;',
+    );
     expect(r.stderr).toBe('');
     const after = await checkConsistency(node, 'free.db');
     const bytesAfter = await readFile(node.databaseFile('free.db'));
@@ -117,7 +126,9 @@ describe('commit detection', () => {
       await client.exec('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB)');
       for (let i = 0; i < 5; i++) {
         // Each transaction rewrites ~10 pages: the journal grows past the limit.
-        await client.exec(`BEGIN; WITH RECURSIVE s(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM s WHERE value < 10) INSERT INTO t SELECT value + ${i * 100}, randomblob(3500) FROM s; UPDATE t SET v = randomblob(3500) WHERE id < ${i * 100}; COMMIT;`);
+        await client.exec(
+          `BEGIN; WITH RECURSIVE s(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM s WHERE value < 10) INSERT INTO t SELECT value + ${i * 100}, randomblob(3500) FROM s; UPDATE t SET v = randomblob(3500) WHERE id < ${i * 100}; COMMIT;`,
+        );
         expect((await checkConsistency(node, 'limit.db')).txid).toBe(BigInt(2 + i));
         expect((await stat(node.journalFile('limit.db'))).size).toBeLessThanOrEqual(8192);
       }
@@ -150,7 +161,10 @@ describe('commit detection', () => {
     it(`${mode}: a client killed mid-transaction leaves a hot journal; the next client rolls it back through the mount and no LTX is emitted`, async () => {
       const node = await startNode();
       const db = node.path('hot.db');
-      const r = await runSqlite3(db, `PRAGMA journal_mode=${mode}; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); INSERT INTO t SELECT value, randomblob(2000) FROM generate_series(1, 100);`);
+      const r = await runSqlite3(
+        db,
+        `PRAGMA journal_mode=${mode}; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); INSERT INTO t SELECT value, randomblob(2000) FROM generate_series(1, 100);`,
+      );
       expect(r.code).toBe(0);
       const before = await checkConsistency(node, 'hot.db');
       const writer = spawnPythonSqlite(
@@ -220,7 +234,10 @@ describe('commit detection', () => {
     const creates = (): number => node.logLines().filter((l) => l.opcode === 'CREATE').length;
     const c0 = creates();
     expect(c0).toBeGreaterThan(0);
-    const r = await runPythonSqlite(db, "db.execute('BEGIN IMMEDIATE'); db.execute('SELECT * FROM t').fetchall(); db.execute('COMMIT'); db.execute('BEGIN EXCLUSIVE'); db.execute('COMMIT'); print('ok')");
+    const r = await runPythonSqlite(
+      db,
+      "db.execute('BEGIN IMMEDIATE'); db.execute('SELECT * FROM t').fetchall(); db.execute('COMMIT'); db.execute('BEGIN EXCLUSIVE'); db.execute('COMMIT'); print('ok')",
+    );
     expect(r.stdout).toBe('ok\n');
     expect(await ltxCount(node.ltxDir('nw.db'))).toBe(n);
     expect(creates()).toBe(c0);

@@ -93,7 +93,9 @@ interface WriterRun {
 }
 
 function startWriter(node: LiteFSNode, db: string, mode: string, sync: string, seed: number, base: number): WriterRun {
-  const child = spawnInteractive('python3', ['-u', '-c', WRITER, node.path(db), mode, sync, String(seed), String(base)], { timeoutMs: 60_000 });
+  const child = spawnInteractive('python3', ['-u', '-c', WRITER, node.path(db), mode, sync, String(seed), String(base)], {
+    timeoutMs: 60_000,
+  });
   let out = '';
   child.child.stdout!.on('data', (d: string) => {
     out += d;
@@ -101,7 +103,15 @@ function startWriter(node: LiteFSNode, db: string, mode: string, sync: string, s
   const lines = (): string[] => out.split('\n').filter((l) => l.startsWith('C'));
   return {
     child,
-    committed: () => lines().flatMap((l) => l.slice(1).trim().split(' ').filter((s) => s !== '').map(Number)),
+    committed: () =>
+      lines().flatMap((l) =>
+        l
+          .slice(1)
+          .trim()
+          .split(' ')
+          .filter((s) => s !== '')
+          .map(Number),
+      ),
     commits: () => lines().length,
   };
 }
@@ -130,7 +140,10 @@ describe('crash safety', () => {
       const node = await startNode();
       const dbs = ['crash-a.db', 'crash-b.db'];
       for (const db of dbs) {
-        const r = await runSqlite3(node.path(db), 'CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); CREATE TABLE scratch(id INTEGER PRIMARY KEY, v BLOB);');
+        const r = await runSqlite3(
+          node.path(db),
+          'CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); CREATE TABLE scratch(id INTEGER PRIMARY KEY, v BLOB);',
+        );
         expect(r.code).toBe(0);
       }
       const acknowledged = new Map<string, Set<number>>(dbs.map((db) => [db, new Set<number>()]));
@@ -138,7 +151,14 @@ describe('crash safety', () => {
       const seen = { rollback: 0, reapply: 0, undo: 0 };
       for (let it = 0; it < ITERATIONS; it++) {
         const writers = dbs.map((db, i) =>
-          startWriter(node, db, JOURNAL_MODES[(it + i) % 3]!, SYNC_MODES[Math.floor(it / 3 + i) % 3]!, Math.floor(rnd() * 1e9), (it + 1) * 1_000_000),
+          startWriter(
+            node,
+            db,
+            JOURNAL_MODES[(it + i) % 3]!,
+            SYNC_MODES[Math.floor(it / 3 + i) % 3]!,
+            Math.floor(rnd() * 1e9),
+            (it + 1) * 1_000_000,
+          ),
         );
         try {
           // Let the writers get going, then kill the daemon at a random moment.

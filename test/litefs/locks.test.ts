@@ -8,7 +8,10 @@ import { checkConsistency } from './chain.js';
 afterEach(destroyAllNodes);
 
 async function seed(node: LiteFSNode, db: string): Promise<void> {
-  const r = await runSqlite3(node.path(db), 'CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); INSERT INTO t SELECT value, randomblob(2000) FROM generate_series(1, 100);');
+  const r = await runSqlite3(
+    node.path(db),
+    'CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); INSERT INTO t SELECT value, randomblob(2000) FROM generate_series(1, 100);',
+  );
   expect(r.code).toBe(0);
 }
 
@@ -155,7 +158,13 @@ describe("POSIX lock emulation of SQLite's locks", () => {
     await seed(node, 'w.db');
     const a = spawnInteractive(
       'python3',
-      ['-u', '-c', FCNTL_PRELUDE + "lk(fd, fcntl.F_SETLK, fcntl.F_WRLCK, RESERVED, 1)\nprint('held', flush=True)\nsys.stdin.readline()\nos.close(fd)\nprint('closed', flush=True)\nsys.stdin.readline()", node.path('w.db')],
+      [
+        '-u',
+        '-c',
+        FCNTL_PRELUDE +
+          "lk(fd, fcntl.F_SETLK, fcntl.F_WRLCK, RESERVED, 1)\nprint('held', flush=True)\nsys.stdin.readline()\nos.close(fd)\nprint('closed', flush=True)\nsys.stdin.readline()",
+        node.path('w.db'),
+      ],
       { timeoutMs: 60_000 },
     );
     let b: ReturnType<typeof spawnInteractive> | null = null;
@@ -164,14 +173,22 @@ describe("POSIX lock emulation of SQLite's locks", () => {
       // B starts only once A holds RESERVED.
       b = spawnInteractive(
         'python3',
-        ['-u', '-c', FCNTL_PRELUDE + "print('waiting', flush=True)\nlk(fd, fcntl.F_SETLKW, fcntl.F_WRLCK, RESERVED, 1)\nprint('acquired', flush=True)", node.path('w.db')],
+        [
+          '-u',
+          '-c',
+          FCNTL_PRELUDE + "print('waiting', flush=True)\nlk(fd, fcntl.F_SETLKW, fcntl.F_WRLCK, RESERVED, 1)\nprint('acquired', flush=True)",
+          node.path('w.db'),
+        ],
         { timeoutMs: 60_000 },
       );
       await b.waitForLine('waiting');
       let acquired = false;
-      void b.waitForLine('acquired', 30_000).then(() => {
-        acquired = true;
-      }, () => undefined);
+      void b.waitForLine('acquired', 30_000).then(
+        () => {
+          acquired = true;
+        },
+        () => undefined,
+      );
       // Still blocked while A holds the lock (checked after B had time to ask).
       await new Promise((r) => setTimeout(r, 500));
       expect(acquired).toBe(false);

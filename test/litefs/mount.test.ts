@@ -114,7 +114,17 @@ describe('litefs mount: layout and mount contents', () => {
     }
 
     const listing = (await readdir(node.mountDir)).sort();
-    expect(listing).toEqual(['.lag', 'one.db', 'one.db-pos', 'three', 'three-journal', 'three-pos', 'two.db', 'two.db-journal', 'two.db-pos']);
+    expect(listing).toEqual([
+      '.lag',
+      'one.db',
+      'one.db-pos',
+      'three',
+      'three-journal',
+      'three-pos',
+      'two.db',
+      'two.db-journal',
+      'two.db-pos',
+    ]);
     // .primary exists only on a replica connected to a primary.
     await expect(stat(node.path('.primary'))).rejects.toThrow(/ENOENT/);
     expect(await readFile(node.path('.lag'), 'utf8')).toBe('+000000000\n');

@@ -16,7 +16,11 @@ async function sql(node: LiteFSNode, db: string, text: string): Promise<string> 
 }
 
 async function seed(node: LiteFSNode, db: string): Promise<void> {
-  await sql(node, db, 'CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); INSERT INTO t SELECT value, randomblob(1500) FROM generate_series(1, 60);');
+  await sql(
+    node,
+    db,
+    'CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); INSERT INTO t SELECT value, randomblob(1500) FROM generate_series(1, 60);',
+  );
 }
 
 /** Overwrites `len` bytes at `offset` of a file (daemon stopped). */
@@ -75,7 +79,11 @@ describe('startup recovery', () => {
     // Free pages: rows deleted, pages left on the freelist. A later commit
     // makes sure the newest LTX file does not hold them, so re-applying it
     // cannot repair them.
-    await sql(node, 'f.db', 'CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); INSERT INTO t SELECT value, randomblob(3000) FROM generate_series(1, 200); DELETE FROM t WHERE id > 100; UPDATE t SET v = randomblob(3000) WHERE id = 1;');
+    await sql(
+      node,
+      'f.db',
+      'CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); INSERT INTO t SELECT value, randomblob(3000) FROM generate_series(1, 200); DELETE FROM t WHERE id > 100; UPDATE t SET v = randomblob(3000) WHERE id = 1;',
+    );
     const before = await checkConsistency(node, 'f.db');
     const bytesBefore = await readFile(node.databaseFile('f.db'));
     const writer = spawnPythonSqlite(
@@ -115,7 +123,11 @@ describe('startup recovery', () => {
     await node.start();
     // The transaction that "crashes": it commits (LTX written), and we then
     // recreate what a crash right before the journal unlink leaves behind.
-    await sql(node, 'b.db', "BEGIN; UPDATE t SET v = randomblob(1500) WHERE id <= 20; INSERT INTO t SELECT value + 100, randomblob(1500) FROM generate_series(1, 30); COMMIT;");
+    await sql(
+      node,
+      'b.db',
+      'BEGIN; UPDATE t SET v = randomblob(1500) WHERE id <= 20; INSERT INTO t SELECT value + 100, randomblob(1500) FROM generate_series(1, 30); COMMIT;',
+    );
     const committed = await checkConsistency(node, 'b.db');
     const expected = await sql(node, 'b.db', 'SELECT count(*), sum(length(v)), max(id) FROM t;');
     await node.stop();
@@ -161,7 +173,9 @@ describe('startup recovery', () => {
     await node.stop();
     const good = await readFile(node.databaseFile('d.db'));
     // Corrupt a page the last transaction did not write: re-applying it cannot help.
-    const untouched = [...Array(last.chain.at(-1)!.header.commit).keys()].map((i) => i + 1).find((p) => p > 2 && !last.chain.at(-1)!.pgnos.includes(p))!;
+    const untouched = [...Array(last.chain.at(-1)!.header.commit).keys()]
+      .map((i) => i + 1)
+      .find((p) => p > 2 && !last.chain.at(-1)!.pgnos.includes(p))!;
     await scribble(node.databaseFile('d.db'), (untouched - 1) * 4096 + 3000, 64);
     const actual = await cliChecksum(node.databaseFile('d.db'));
 

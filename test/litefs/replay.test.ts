@@ -28,7 +28,9 @@ describe('replaying the LTX chain', () => {
         await client.setMode(mode);
         await client.exec(`INSERT INTO t VALUES (${++id}, '${mode}', randomblob(50))`);
         await record();
-        await client.exec(`BEGIN; WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 40) INSERT INTO t SELECT ${id} + n, '${mode}', randomblob(700) FROM s; COMMIT;`);
+        await client.exec(
+          `BEGIN; WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 40) INSERT INTO t SELECT ${id} + n, '${mode}', randomblob(700) FROM s; COMMIT;`,
+        );
         id += 40;
         await record();
         await client.exec(`UPDATE t SET v = randomblob(2000) WHERE id % 7 = 0`);

@@ -182,9 +182,15 @@ describe('applyLtxFiles', () => {
       const c1 = await checksumDatabaseFile(join(dir, 'v1.db'));
       await writeFile(
         snapPath,
-        encodeLtxToBuffer(newHeader({ pageSize: ps, commit: p1.length, minTXID: 1n, maxTXID: 1n }), p1.map((data, i) => ({ pgno: i + 1, data })), c1),
+        encodeLtxToBuffer(
+          newHeader({ pageSize: ps, commit: p1.length, minTXID: 1n, maxTXID: 1n }),
+          p1.map((data, i) => ({ pgno: i + 1, data })),
+          c1,
+        ),
       );
-      const changed = p2.map((data, i) => ({ pgno: i + 1, data })).filter((p) => p.pgno > p1.length || !Buffer.from(p.data).equals(Buffer.from(p1[p.pgno - 1]!)));
+      const changed = p2
+        .map((data, i) => ({ pgno: i + 1, data }))
+        .filter((p) => p.pgno > p1.length || !Buffer.from(p.data).equals(Buffer.from(p1[p.pgno - 1]!)));
       const incPath = join(dir, 'inc.ltx');
       await writeFile(
         incPath,

@@ -41,7 +41,10 @@ async function newestMtime(dir: string): Promise<number> {
 
 // The CLI runs from dist/; rebuild only when our sources are newer than the build.
 beforeAll(async () => {
-  const built = await stat(join(ROOT, 'dist/cli/ltx.js')).then((s) => s.mtimeMs, () => 0);
+  const built = await stat(join(ROOT, 'dist/cli/ltx.js')).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
   const src = Math.max(
     await newestMtime(join(ROOT, 'src/ltx')),
     await newestMtime(join(ROOT, 'src/cli')),
@@ -98,7 +101,13 @@ describe('litefs ltx dump', () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout) as { Header: Record<string, unknown>; Pages: number[]; Trailer: Record<string, unknown> };
     expect(j.Pages).toEqual([1, 7, 8]);
-    expect(j.Header).toMatchObject({ PageSize: 4096, Commit: 10, MinTXID: '000000000000000d', PreApplyChecksum: '9c74a15b4e4f246c', Time: '1970-01-01T00:00:00.000Z' });
+    expect(j.Header).toMatchObject({
+      PageSize: 4096,
+      Commit: 10,
+      MinTXID: '000000000000000d',
+      PreApplyChecksum: '9c74a15b4e4f246c',
+      Time: '1970-01-01T00:00:00.000Z',
+    });
     expect(j.Trailer).toEqual({ PostApplyChecksum: 'fe3831a381c602b9', FileChecksum: '9496a29358326fb5' });
   });
 
@@ -110,7 +119,9 @@ describe('litefs ltx dump', () => {
       await writeFile(bad, raw);
       const r = await ltx('dump', bad);
       expect(r.code).toBe(1);
-      expect(r.stderr).toBe(`${bad}: ERR_LTX_CHECKSUM_MISMATCH: file checksum mismatch: trailer has 9496a29358326fb5, content hashes to ${r.stderr.match(/hashes to ([0-9a-f]{16})/)?.[1]}\n`);
+      expect(r.stderr).toBe(
+        `${bad}: ERR_LTX_CHECKSUM_MISMATCH: file checksum mismatch: trailer has 9496a29358326fb5, content hashes to ${r.stderr.match(/hashes to ([0-9a-f]{16})/)?.[1]}\n`,
+      );
       expect((await ltx('dump')).code).toBe(2);
     });
   });
@@ -126,9 +137,7 @@ describe('litefs ltx verify', () => {
       await writeFile(notLtx, 'hello, this is not an LTX file at all, not even close to one. '.repeat(3));
       const r = await ltx('verify', GO_LTX, trunc, notLtx);
       expect(r.code).toBe(1);
-      expect(r.stdout).toBe(
-        `${GO_LTX}: ok (txid 000000000000000d-000000000000000d, 3 pages, commit 10, post-apply fe3831a381c602b9)\n`,
-      );
+      expect(r.stdout).toBe(`${GO_LTX}: ok (txid 000000000000000d-000000000000000d, 3 pages, commit 10, post-apply fe3831a381c602b9)\n`);
       const lines = r.stderr.trim().split('\n');
       expect(lines).toHaveLength(2);
       expect(lines[0]).toMatch(new RegExp(`^${trunc}: ERR_LTX_TRUNCATED: `));

@@ -11,17 +11,7 @@ import { unmarshalTrailer } from '../../src/ltx/header.js';
 import type { LtxSource } from '../../src/ltx/reader.js';
 import { newHeader, type Page } from '../../src/ltx/types.js';
 import { xxh32 } from '../../src/ltx/xxh32.js';
-import {
-  GO_LTX,
-  LOCAL_FIXTURES,
-  bytesEqual,
-  chunked,
-  craftLtx,
-  mixedPage,
-  randInt,
-  rng,
-  withTmpDir,
-} from './helpers.js';
+import { GO_LTX, LOCAL_FIXTURES, bytesEqual, chunked, craftLtx, mixedPage, randInt, rng, withTmpDir } from './helpers.js';
 
 async function decodeAll(src: LtxSource, opts: DecoderOptions = {}) {
   const dec = new LtxDecoder(src, opts);
@@ -253,9 +243,7 @@ describe('round trips (seeded property test)', () => {
       expect(v.header.commit).toBe(0);
       expect(v.trailer.postApplyChecksum).toBe(CHECKSUM_FLAG);
       expect(codeOfSync(() => encodeLtxToBuffer(h, [], CHECKSUM_FLAG | 1n))).toBe('ERR_LTX_TRAILER_INVALID');
-      expect(codeOfSync(() => encodeLtxToBuffer(h, [{ pgno: 1, data: new Uint8Array(4096) }], CHECKSUM_FLAG))).toBe(
-        'ERR_LTX_PAGE_INVALID',
-      );
+      expect(codeOfSync(() => encodeLtxToBuffer(h, [{ pgno: 1, data: new Uint8Array(4096) }], CHECKSUM_FLAG))).toBe('ERR_LTX_PAGE_INVALID');
     }
     // A deleted database's snapshot (MinTXID 1, commit 0) is also valid.
     const snap = newHeader({ pageSize: 4096, commit: 0, minTXID: 1n, maxTXID: 3n });
@@ -383,15 +371,24 @@ describe('decoder leniency (what Go accepts) and strict mode', () => {
     ['unordered pages', craftLtx(inc, [pg(3), pg(1)], CHECKSUM_FLAG | 1n), { checkPageOrder: true }, 'ERR_LTX_PAGE_INVALID'],
     ['duplicate pages', craftLtx(inc, [pg(2), pg(2)], CHECKSUM_FLAG | 1n), { checkPageOrder: true }, 'ERR_LTX_PAGE_INVALID'],
     ['pgno > commit', craftLtx(inc, [pg(1), pg(9)], CHECKSUM_FLAG | 1n), { checkPageBounds: true }, 'ERR_LTX_PAGE_INVALID'],
-    ['trailing bytes', craftLtx(inc, [pg(1)], CHECKSUM_FLAG | 1n, { trailing: new Uint8Array([1]) }), { checkTrailingData: true }, 'ERR_LTX_TRAILING_DATA'],
+    [
+      'trailing bytes',
+      craftLtx(inc, [pg(1)], CHECKSUM_FLAG | 1n, { trailing: new Uint8Array([1]) }),
+      { checkTrailingData: true },
+      'ERR_LTX_TRAILING_DATA',
+    ],
     [
       'incomplete snapshot',
-      craftLtx({ ...inc, minTXID: 1n, preApplyChecksum: 0n }, [pg(1), pg(2)], (() => {
-        const d = new DatabaseChecksum(512);
-        d.addPage(1, pg(1).data);
-        d.addPage(2, pg(2).data);
-        return d.value;
-      })()),
+      craftLtx(
+        { ...inc, minTXID: 1n, preApplyChecksum: 0n },
+        [pg(1), pg(2)],
+        (() => {
+          const d = new DatabaseChecksum(512);
+          d.addPage(1, pg(1).data);
+          d.addPage(2, pg(2).data);
+          return d.value;
+        })(),
+      ),
       { checkPageOrder: true },
       'ERR_LTX_PAGE_INVALID',
     ],
@@ -407,7 +404,11 @@ describe('decoder leniency (what Go accepts) and strict mode', () => {
       expect((await verifyLtxFile(bytes)).trailer.postApplyChecksum > 0n).toBe(true);
       expect(await codeOf(verifyLtxFile(bytes, opts))).toBe(code);
       expect(await codeOf(verifyLtxFile(bytes, { strict: true }))).toBe(code);
-      expect(await codeOf(verifyLtxFile(bytes, { ...opts, strict: true, checkPageOrder: false, checkPageBounds: false, checkTrailingData: false }))).toBe('resolved');
+      expect(
+        await codeOf(
+          verifyLtxFile(bytes, { ...opts, strict: true, checkPageOrder: false, checkPageBounds: false, checkTrailingData: false }),
+        ),
+      ).toBe('resolved');
     });
   }
 
@@ -536,7 +537,6 @@ describe('durable file writing', () => {
     });
   });
 });
-
 
 describe('encoder sink failures', () => {
   it('passes the sink error on and refuses further use', async () => {

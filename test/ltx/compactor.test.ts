@@ -50,8 +50,22 @@ function chain(seed: number, pageSize = 1024) {
   const pg = () => mixedPage(rand, pageSize);
   const files = [
     db.tx(new Map([1, 2, 3, 4, 5].map((p) => [p, pg()])), 5),
-    db.tx(new Map([[2, pg()], [6, pg()]]), 6, { nodeID: 99n }),
-    db.tx(new Map([[2, pg()], [3, pg()]]), 6, { timestamp: 123456n }),
+    db.tx(
+      new Map([
+        [2, pg()],
+        [6, pg()],
+      ]),
+      6,
+      { nodeID: 99n },
+    ),
+    db.tx(
+      new Map([
+        [2, pg()],
+        [3, pg()],
+      ]),
+      6,
+      { timestamp: 123456n },
+    ),
   ];
   return { db, files, rand, pg };
 }
@@ -60,9 +74,7 @@ describe('compactor', () => {
   it('merges a snapshot and incrementals (in any input order) into the final snapshot', async () => {
     const { db, files } = chain(1);
     const r = await compact([files[2]!, files[0]!, files[1]!]);
-    expect(r.header).toEqual(
-      newHeader({ pageSize: 1024, commit: 6, minTXID: 1n, maxTXID: 3n, timestamp: 123456n }),
-    );
+    expect(r.header).toEqual(newHeader({ pageSize: 1024, commit: 6, minTXID: 1n, maxTXID: 3n, timestamp: 123456n }));
     expect(r.trailer.postApplyChecksum).toBe(db.checksum());
     expect(r.pageCount).toBe(6);
     const pages = await pagesOf(r.bytes);
@@ -122,8 +134,19 @@ describe('compactor', () => {
 
   it('requires sorted pages in inputs (a merge by page number needs them)', async () => {
     const h = newHeader({ pageSize: 512, commit: 4, minTXID: 2n, maxTXID: 2n, preApplyChecksum: CHECKSUM_FLAG | 1n });
-    const snap = encodeLtxToBuffer(newHeader({ pageSize: 512, commit: 1, minTXID: 1n, maxTXID: 1n }), [{ pgno: 1, data: new Uint8Array(512) }], 0xefb1f44fecd99000n);
-    const unordered = craftLtx({ ...h, preApplyChecksum: 0xefb1f44fecd99000n }, [{ pgno: 3, data: new Uint8Array(512) }, { pgno: 2, data: new Uint8Array(512) }], CHECKSUM_FLAG | 5n);
+    const snap = encodeLtxToBuffer(
+      newHeader({ pageSize: 512, commit: 1, minTXID: 1n, maxTXID: 1n }),
+      [{ pgno: 1, data: new Uint8Array(512) }],
+      0xefb1f44fecd99000n,
+    );
+    const unordered = craftLtx(
+      { ...h, preApplyChecksum: 0xefb1f44fecd99000n },
+      [
+        { pgno: 3, data: new Uint8Array(512) },
+        { pgno: 2, data: new Uint8Array(512) },
+      ],
+      CHECKSUM_FLAG | 5n,
+    );
     expect(await code(compact([snap, unordered]))).toBe('ERR_LTX_PAGE_INVALID');
   });
 

@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CHECKSUM_FLAG } from '../../src/ltx/checksum.js';
 import { LtxError } from '../../src/ltx/errors.js';
-import {
-  marshalHeader,
-  marshalTrailer,
-  unmarshalHeader,
-  unmarshalTrailer,
-  validateHeader,
-  validateTrailer,
-} from '../../src/ltx/header.js';
+import { marshalHeader, marshalTrailer, unmarshalHeader, unmarshalTrailer, validateHeader, validateTrailer } from '../../src/ltx/header.js';
 import { HEADER_SIZE, isSnapshot, newHeader, type Header } from '../../src/ltx/types.js';
 
 const base: Header = newHeader({
@@ -86,9 +79,7 @@ describe('header layout', () => {
     expect(() => validateHeader({ ...base, timestamp: -(1n << 63n), nodeID: (1n << 64n) - 1n })).not.toThrow();
     expect(() => validateHeader({ ...base, flags: 0 })).not.toThrow();
     expect(() => validateHeader({ ...base, walOffset: 0n, walSize: 0n, walSalt1: 0, walSalt2: 0 })).not.toThrow();
-    expect(() =>
-      validateHeader({ ...base, minTXID: 1n, preApplyChecksum: 0n }),
-    ).not.toThrow();
+    expect(() => validateHeader({ ...base, minTXID: 1n, preApplyChecksum: 0n })).not.toThrow();
   });
 });
 
@@ -146,9 +137,7 @@ describe('trailer', () => {
       [ok, 0, 'postApplyChecksum'],
     ];
     for (const [t, commit, field] of bad) {
-      expect(() => validateTrailer(t as typeof ok, commit)).toThrow(
-        expect.objectContaining({ code: 'ERR_LTX_TRAILER_INVALID', field }),
-      );
+      expect(() => validateTrailer(t as typeof ok, commit)).toThrow(expect.objectContaining({ code: 'ERR_LTX_TRAILER_INVALID', field }));
     }
   });
 });

@@ -155,14 +155,15 @@ export function referenceLz4Frame(buf: Uint8Array): { content: Uint8Array; lengt
  */
 export function bytesEqual(actual: Uint8Array, expected: Uint8Array): string {
   if (actual.length !== expected.length) return `length ${actual.length} != ${expected.length}`;
-  if (Buffer.from(actual.buffer, actual.byteOffset, actual.length).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.length))) {
+  if (
+    Buffer.from(actual.buffer, actual.byteOffset, actual.length).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.length))
+  ) {
     return 'equal';
   }
   let i = 0;
   while (actual[i] === expected[i]) i++;
   return `differ at byte ${i}: ${actual[i]} != ${expected[i]}`;
 }
-
 
 /**
  * Builds an LTX file byte by byte with a correct file checksum but none of

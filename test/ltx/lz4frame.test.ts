@@ -6,7 +6,17 @@ import { compressBlock, decompressBlock } from '../../src/ltx/lz4block.js';
 import { Lz4FrameReader, Lz4FrameWriter, headerChecksum } from '../../src/ltx/lz4frame.js';
 import { ChunkReader } from '../../src/ltx/reader.js';
 import { xxh32 } from '../../src/ltx/xxh32.js';
-import { LOCAL_FIXTURES, bytesEqual, chunked, mixedPage, randInt, randomBytes, referenceLz4Block, referenceLz4Frame, rng } from './helpers.js';
+import {
+  LOCAL_FIXTURES,
+  bytesEqual,
+  chunked,
+  mixedPage,
+  randInt,
+  randomBytes,
+  referenceLz4Block,
+  referenceLz4Frame,
+  rng,
+} from './helpers.js';
 
 /** The input every lz4cli-*.lz4 fixture compresses (see fixtures/README.md). */
 function lz4CliInput(): Uint8Array {
@@ -94,7 +104,7 @@ function handFrame(opts: {
   for (const b of opts.blocks) {
     const payload = b.stored === true ? b.data : compressSync(Buffer.from(b.data)).subarray(4);
     const hdr = Buffer.alloc(4);
-    hdr.writeUInt32LE(b.size ?? ((payload.length | (b.stored === true ? 0x80000000 : 0)) >>> 0));
+    hdr.writeUInt32LE(b.size ?? (payload.length | (b.stored === true ? 0x80000000 : 0)) >>> 0);
     parts.push(hdr, payload);
     if ((flg & 0x10) !== 0) {
       const s = Buffer.alloc(4);
@@ -181,12 +191,7 @@ describe('LZ4 frame writer', () => {
 describe('LZ4 frame reader', () => {
   it('decodes frames written by the reference lz4 CLI (checksums, content size, linked and large blocks)', async () => {
     const want = lz4CliInput();
-    for (const name of [
-      'lz4cli-b64k-blockcrc-size.lz4',
-      'lz4cli-b64k-linked.lz4',
-      'lz4cli-b256k.lz4',
-      'lz4cli-b256k-nocrc.lz4',
-    ]) {
+    for (const name of ['lz4cli-b64k-blockcrc-size.lz4', 'lz4cli-b64k-linked.lz4', 'lz4cli-b256k.lz4', 'lz4cli-b256k-nocrc.lz4']) {
       const bytes = new Uint8Array(await readFile(LOCAL_FIXTURES + name));
       const { content, rest } = await readFrame(bytes, 3000);
       expect(content.length, name).toBe(want.length);

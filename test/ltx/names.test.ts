@@ -30,7 +30,16 @@ describe('TXID and checksum strings', () => {
   });
 
   it('requires exactly 16 hex digits, like Go', () => {
-    for (const bad of ['', 'd', '0000000000000000d', '000000000000000', '000000000000000g', '0x0000000000000d', ' 00000000000000d', '+00000000000000d']) {
+    for (const bad of [
+      '',
+      'd',
+      '0000000000000000d',
+      '000000000000000',
+      '000000000000000g',
+      '0x0000000000000d',
+      ' 00000000000000d',
+      '+00000000000000d',
+    ]) {
       expect(() => parseTXID(bad)).toThrow(parseErr);
       expect(() => parseChecksum(bad)).toThrow(parseErr);
     }

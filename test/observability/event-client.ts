@@ -111,7 +111,10 @@ export interface H2EventStream extends Omit<EventStream, 'reader'> {
  * so a small window stops the server quickly (a subscriber that does not drain).
  */
 export async function events2(baseURL: string, opts: { initialWindowSize?: number; paused?: boolean } = {}): Promise<H2EventStream> {
-  const session = http2.connect(baseURL, opts.initialWindowSize === undefined ? {} : { settings: { initialWindowSize: opts.initialWindowSize } });
+  const session = http2.connect(
+    baseURL,
+    opts.initialWindowSize === undefined ? {} : { settings: { initialWindowSize: opts.initialWindowSize } },
+  );
   session.on('error', () => undefined);
   const stream = session.request({ ':method': 'GET', ':path': '/events' });
   stream.on('error', () => undefined);

@@ -39,14 +39,9 @@ describe('event encoding', () => {
 describe('exposition parser (test helper)', () => {
   it('reads types, escaped labels and values, and rejects garbage', () => {
     const fams = parseExposition(
-      [
-        '# HELP x_total Things.',
-        '# TYPE x_total counter',
-        'x_total{db="a\\"b\\\\c\\n",type="ltx"} 3',
-        '# TYPE g gauge',
-        'g 0.5',
-        '',
-      ].join('\n'),
+      ['# HELP x_total Things.', '# TYPE x_total counter', 'x_total{db="a\\"b\\\\c\\n",type="ltx"} 3', '# TYPE g gauge', 'g 0.5', ''].join(
+        '\n',
+      ),
     );
     expect(fams.get('x_total')?.type).toBe('counter');
     expect(sampleValue(fams, 'x_total', { db: 'a"b\\c\n', type: 'ltx' })).toBe(3);

@@ -66,7 +66,7 @@ describe('GET /metrics', () => {
     const a = writer(n, 'a.db');
     const b = writer(n, 'b.db');
     await a.commit('CREATE TABLE t(x)');
-    await a.commit("INSERT INTO t VALUES (randomblob(20000))");
+    await a.commit('INSERT INTO t VALUES (randomblob(20000))');
     await b.commit('CREATE TABLE u(y)');
     await a.commit('DELETE FROM t');
 

@@ -45,17 +45,20 @@ export function readBody(req: IncomingMessage): Promise<string> {
  * `x-respond-status` picks the status; `x-respond-cookies` (comma list) adds Set-Cookie headers.
  */
 export const echoHandler: AppHandler = (req, res, app) => {
-  readBody(req).then((body) => {
-    app.record(req, body);
-    const status = Number(req.headers['x-respond-status'] ?? 200);
-    const cookies = String(req.headers['x-respond-cookies'] ?? '')
-      .split(',')
-      .filter((c) => c !== '');
-    const headers: Record<string, string | string[]> = { 'content-type': 'application/json', 'x-app': app.name };
-    if (cookies.length > 0) headers['set-cookie'] = cookies;
-    res.writeHead(status, headers);
-    res.end(JSON.stringify({ app: app.name, method: req.method, url: req.url, body }));
-  }, () => res.destroy());
+  readBody(req).then(
+    (body) => {
+      app.record(req, body);
+      const status = Number(req.headers['x-respond-status'] ?? 200);
+      const cookies = String(req.headers['x-respond-cookies'] ?? '')
+        .split(',')
+        .filter((c) => c !== '');
+      const headers: Record<string, string | string[]> = { 'content-type': 'application/json', 'x-app': app.name };
+      if (cookies.length > 0) headers['set-cookie'] = cookies;
+      res.writeHead(status, headers);
+      res.end(JSON.stringify({ app: app.name, method: req.method, url: req.url, body }));
+    },
+    () => res.destroy(),
+  );
 };
 
 export async function startApp(name: string, handler: AppHandler = echoHandler, port = 0): Promise<App> {

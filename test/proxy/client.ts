@@ -17,7 +17,14 @@ export function send(baseURL: string, path: string, opts: SendOptions = {}): Pro
   const url = new URL(path, baseURL);
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: opts.method ?? 'GET', headers: opts.headers, agent: false },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: `${url.pathname}${url.search}`,
+        method: opts.method ?? 'GET',
+        headers: opts.headers,
+        agent: false,
+      },
       (res) => {
         const parts: Buffer[] = [];
         res.on('data', (d: Buffer) => parts.push(d));
@@ -37,7 +44,14 @@ export function open(
   opts: { method?: string; headers?: OutgoingHttpHeaders } = {},
 ): { req: http.ClientRequest; response: Promise<http.IncomingMessage> } {
   const url = new URL(path, baseURL);
-  const req = http.request({ host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: opts.method ?? 'GET', headers: opts.headers, agent: false });
+  const req = http.request({
+    host: url.hostname,
+    port: url.port,
+    path: `${url.pathname}${url.search}`,
+    method: opts.method ?? 'GET',
+    headers: opts.headers,
+    agent: false,
+  });
   const response = new Promise<http.IncomingMessage>((resolve, reject) => {
     req.on('response', resolve);
     req.on('error', reject);

@@ -85,7 +85,10 @@ describe('proxy upstream failures and connection handling', () => {
     const port = await freePort();
     const log = new CaptureLogger();
     // A 60 s retry window: only the disconnect can end the request within the test's bound.
-    const proxy = createProxyServer(proxyConfig(`127.0.0.1:${port}`), FakeBackend.primary(), { logger: log, upstreamRetryTimeoutMs: 60_000 });
+    const proxy = createProxyServer(proxyConfig(`127.0.0.1:${port}`), FakeBackend.primary(), {
+      logger: log,
+      upstreamRetryTimeoutMs: 60_000,
+    });
     await proxy.listen();
     cleanups.push(() => proxy.close());
     const { req, response } = open(proxy.url(), '/x');

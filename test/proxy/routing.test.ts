@@ -72,7 +72,11 @@ describe('proxy routing', () => {
     // The hop marker is between proxies only.
     expect(seen.headers['litefs-proxy-hop']).toBeUndefined();
     // The app's own cookies survive, and the primary's proxy adds the TXID.
-    expect(setCookies(r.headers)).toEqual(['sid=1; Path=/', 'theme=dark', '__txid=0000000000000005; Path=/; HttpOnly; Expires=Tue, 01 Jan 2030 00:05:00 GMT']);
+    expect(setCookies(r.headers)).toEqual([
+      'sid=1; Path=/',
+      'theme=dark',
+      '__txid=0000000000000005; Path=/; HttpOnly; Expires=Tue, 01 Jan 2030 00:05:00 GMT',
+    ]);
   });
 
   it('sets __txid to the TXID after the write: read when the app answers, relayed through the replica', async () => {
@@ -194,7 +198,10 @@ describe('proxy routing', () => {
   });
 
   it('forwards GETs on always-forward paths to the primary, which sets the cookie', async () => {
-    const { primary, replica } = await startCluster(cleanups, { config: { alwaysForward: ['/login', '/oauth/*/callback'] }, options: { now: () => FIXED_NOW } });
+    const { primary, replica } = await startCluster(cleanups, {
+      config: { alwaysForward: ['/login', '/oauth/*/callback'] },
+      options: { now: () => FIXED_NOW },
+    });
     const r = await send(replica.url, '/login?next=/');
     expect(r.headers['x-app']).toBe('primary');
     expect(setCookies(r.headers)).toEqual(['__txid=0000000000000005; Path=/; HttpOnly; Expires=Tue, 01 Jan 2030 00:05:00 GMT']);
@@ -219,7 +226,9 @@ describe('proxy routing', () => {
 
   it('holds a write until a primary becomes known, then forwards it', async () => {
     const primary = await startNode(cleanups, 'primary', FakeBackend.primary({ db: 3n }));
-    const replica = await startNode(cleanups, 'replica', FakeBackend.replica(null, { db: 3n }), { config: { primaryRedirectTimeoutMs: 60_000 } });
+    const replica = await startNode(cleanups, 'replica', FakeBackend.replica(null, { db: 3n }), {
+      config: { primaryRedirectTimeoutMs: 60_000 },
+    });
     const { req, response } = open(replica.url, '/w', { method: 'POST' });
     req.end('payload');
     await until(() => replica.backend.pendingPrimaryWaits === 1, 'the write to wait for a primary');

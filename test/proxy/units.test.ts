@@ -80,7 +80,9 @@ describe('__txid cookie', () => {
   });
 
   it('formats Set-Cookie as LiteFS does', () => {
-    expect(formatTXIDCookie(0xabcn, Date.UTC(2024, 1, 29, 23, 58, 0))).toBe('__txid=0000000000000abc; Path=/; HttpOnly; Expires=Fri, 01 Mar 2024 00:03:00 GMT');
+    expect(formatTXIDCookie(0xabcn, Date.UTC(2024, 1, 29, 23, 58, 0))).toBe(
+      '__txid=0000000000000abc; Path=/; HttpOnly; Expires=Fri, 01 Mar 2024 00:03:00 GMT',
+    );
     expect(formatTXIDCookie(1n, 0, 1000)).toBe('__txid=0000000000000001; Path=/; HttpOnly; Expires=Thu, 01 Jan 1970 00:00:01 GMT');
   });
 });
@@ -89,48 +91,84 @@ describe('header rewriting', () => {
   it('drops hop-by-hop and Connection-named fields, Expect and the hop marker; extends forwarding fields', () => {
     const out = upstreamRequestHeaders(
       [
-        'Host', 'app.example',
-        'Connection', 'keep-alive, X-Private',
-        'connection', 'Upgrade',
-        'X-Private', 'p',
-        'Keep-Alive', 'timeout=5',
-        'TE', 'trailers',
-        'Trailer', 'X-Sum',
-        'Transfer-Encoding', 'chunked',
-        'Upgrade', 'websocket',
-        'Proxy-Authorization', 'Basic x',
-        'Proxy-Foo', 'y',
-        'Expect', '100-continue',
-        'Litefs-Proxy-Hop', '1',
-        'X-Forwarded-For', '10.0.0.1',
-        'X-Forwarded-For', '10.0.0.2',
-        'Forwarded', 'for=10.0.0.1',
-        'Host', 'second.example',
-        'Content-Length', '3',
-        'X-Keep', 'a',
-        'X-Keep', 'b',
+        'Host',
+        'app.example',
+        'Connection',
+        'keep-alive, X-Private',
+        'connection',
+        'Upgrade',
+        'X-Private',
+        'p',
+        'Keep-Alive',
+        'timeout=5',
+        'TE',
+        'trailers',
+        'Trailer',
+        'X-Sum',
+        'Transfer-Encoding',
+        'chunked',
+        'Upgrade',
+        'websocket',
+        'Proxy-Authorization',
+        'Basic x',
+        'Proxy-Foo',
+        'y',
+        'Expect',
+        '100-continue',
+        'Litefs-Proxy-Hop',
+        '1',
+        'X-Forwarded-For',
+        '10.0.0.1',
+        'X-Forwarded-For',
+        '10.0.0.2',
+        'Forwarded',
+        'for=10.0.0.1',
+        'Host',
+        'second.example',
+        'Content-Length',
+        '3',
+        'X-Keep',
+        'a',
+        'X-Keep',
+        'b',
       ],
       { clientAddress: '::1', hop: false },
     );
     expect(out).toEqual([
-      'Host', 'app.example',
-      'Content-Length', '3',
-      'X-Keep', 'a',
-      'X-Keep', 'b',
-      'X-Forwarded-For', '10.0.0.1, 10.0.0.2, ::1',
-      'Forwarded', 'for=10.0.0.1, for="[::1]";host="app.example";proto=http',
+      'Host',
+      'app.example',
+      'Content-Length',
+      '3',
+      'X-Keep',
+      'a',
+      'X-Keep',
+      'b',
+      'X-Forwarded-For',
+      '10.0.0.1, 10.0.0.2, ::1',
+      'Forwarded',
+      'for=10.0.0.1, for="[::1]";host="app.example";proto=http',
     ]);
   });
 
   it('adds the hop marker toward another proxy and keeps Upgrade for tunnels', () => {
-    const out = upstreamRequestHeaders(['Host', 'h', 'Connection', 'Upgrade', 'Upgrade', 'websocket'], { clientAddress: '10.1.2.3', hop: true, upgrade: 'websocket' });
+    const out = upstreamRequestHeaders(['Host', 'h', 'Connection', 'Upgrade', 'Upgrade', 'websocket'], {
+      clientAddress: '10.1.2.3',
+      hop: true,
+      upgrade: 'websocket',
+    });
     expect(out).toEqual([
-      'Host', 'h',
-      'X-Forwarded-For', '10.1.2.3',
-      'Forwarded', 'for=10.1.2.3;host="h";proto=http',
-      'Litefs-Proxy-Hop', '1',
-      'Connection', 'Upgrade',
-      'Upgrade', 'websocket',
+      'Host',
+      'h',
+      'X-Forwarded-For',
+      '10.1.2.3',
+      'Forwarded',
+      'for=10.1.2.3;host="h";proto=http',
+      'Litefs-Proxy-Hop',
+      '1',
+      'Connection',
+      'Upgrade',
+      'Upgrade',
+      'websocket',
     ]);
   });
 
@@ -147,12 +185,12 @@ describe('header rewriting', () => {
         'content-length': '5',
       }),
     ).toEqual({ 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'], 'content-length': '5' });
-    expect(rawResponseHeaders(['Upgrade', 'websocket', 'Connection', 'Upgrade', 'Keep-Alive', 'x', 'Sec-WebSocket-Accept', 'k'], true)).toEqual([
-      'Upgrade', 'websocket', 'Connection', 'Upgrade', 'Sec-WebSocket-Accept', 'k',
-    ]);
-    expect(rawResponseHeaders(['Transfer-Encoding', 'chunked', 'Content-Length', '3', 'Connection', 'x-a', 'X-A', '1', 'X-B', '2'], false)).toEqual([
-      'Content-Length', '3', 'X-B', '2',
-    ]);
+    expect(
+      rawResponseHeaders(['Upgrade', 'websocket', 'Connection', 'Upgrade', 'Keep-Alive', 'x', 'Sec-WebSocket-Accept', 'k'], true),
+    ).toEqual(['Upgrade', 'websocket', 'Connection', 'Upgrade', 'Sec-WebSocket-Accept', 'k']);
+    expect(
+      rawResponseHeaders(['Transfer-Encoding', 'chunked', 'Content-Length', '3', 'Connection', 'x-a', 'X-A', '1', 'X-B', '2'], false),
+    ).toEqual(['Content-Length', '3', 'X-B', '2']);
   });
 });
 
@@ -172,7 +210,9 @@ describe('server timeouts (Go http.Server semantics)', () => {
       connectionsCheckingInterval: 1_000,
       writeTimeout: 7,
     });
-    expect(serverTimeouts({ readTimeoutMs: 1_000, readHeaderTimeoutMs: 5_000, writeTimeoutMs: 0, idleTimeoutMs: 0 }).headersTimeout).toBe(1_000);
+    expect(serverTimeouts({ readTimeoutMs: 1_000, readHeaderTimeoutMs: 5_000, writeTimeoutMs: 0, idleTimeoutMs: 0 }).headersTimeout).toBe(
+      1_000,
+    );
     expect(serverTimeouts({ readTimeoutMs: 0, readHeaderTimeoutMs: 0, writeTimeoutMs: 0, idleTimeoutMs: 0 })).toEqual({
       requestTimeout: 0,
       headersTimeout: 0,
@@ -180,7 +220,9 @@ describe('server timeouts (Go http.Server semantics)', () => {
       connectionsCheckingInterval: 30_000,
       writeTimeout: 0,
     });
-    expect(serverTimeouts({ readTimeoutMs: 0, readHeaderTimeoutMs: 100, writeTimeoutMs: 0, idleTimeoutMs: 0 }).connectionsCheckingInterval).toBe(50);
+    expect(
+      serverTimeouts({ readTimeoutMs: 0, readHeaderTimeoutMs: 100, writeTimeoutMs: 0, idleTimeoutMs: 0 }).connectionsCheckingInterval,
+    ).toBe(50);
   });
 });
 
@@ -257,10 +299,16 @@ describe('createProxyServer validation and lifecycle', () => {
     };
     expect(codeOf(() => createProxyServer(proxyConfig(''), b))).toMatch(/^ERR_PROXY_INVALID_CONFIG proxy\.target: ""/);
     expect(codeOf(() => createProxyServer(proxyConfig('nohost'), b))).toMatch(/^ERR_PROXY_INVALID_CONFIG proxy\.target: "nohost"/);
-    expect(codeOf(() => createProxyServer(proxyConfig('127.0.0.1:1', { addr: 'bad' }), b))).toMatch(/^ERR_PROXY_INVALID_CONFIG proxy\.addr: "bad"/);
+    expect(codeOf(() => createProxyServer(proxyConfig('127.0.0.1:1', { addr: 'bad' }), b))).toMatch(
+      /^ERR_PROXY_INVALID_CONFIG proxy\.addr: "bad"/,
+    );
     expect(codeOf(() => createProxyServer(proxyConfig('127.0.0.1:1', { db: '' }), b))).toMatch(/^ERR_PROXY_INVALID_CONFIG proxy\.db/);
-    expect(codeOf(() => createProxyServer(proxyConfig('127.0.0.1:1', { passthrough: [''] }), b))).toMatch(/^ERR_PROXY_INVALID_CONFIG proxy\.passthrough\[0\]/);
-    expect(codeOf(() => createProxyServer(proxyConfig('127.0.0.1:1'), b, { txidWaitTimeoutMs: -1 }))).toMatch(/^ERR_PROXY_INVALID_OPTION txidWaitTimeoutMs: -1/);
+    expect(codeOf(() => createProxyServer(proxyConfig('127.0.0.1:1', { passthrough: [''] }), b))).toMatch(
+      /^ERR_PROXY_INVALID_CONFIG proxy\.passthrough\[0\]/,
+    );
+    expect(codeOf(() => createProxyServer(proxyConfig('127.0.0.1:1'), b, { txidWaitTimeoutMs: -1 }))).toMatch(
+      /^ERR_PROXY_INVALID_OPTION txidWaitTimeoutMs: -1/,
+    );
   });
 
   it('reports listen errors, address() before listen, and listen() after close()', async () => {

@@ -34,7 +34,10 @@ describe('proxy WebSocket / Upgrade', () => {
   });
 
   it('forwards a WebSocket on an always-forward path to the primary, which adds the __txid cookie to the 101', async () => {
-    const { primary, replica } = await startCluster(cleanups, { config: { alwaysForward: ['/ws/write/*'] }, options: { now: () => FIXED_NOW } });
+    const { primary, replica } = await startCluster(cleanups, {
+      config: { alwaysForward: ['/ws/write/*'] },
+      options: { now: () => FIXED_NOW },
+    });
     const ws = await within(openWebSocket(portOf(replica.url), '/ws/write/doc1'), 10_000, 'the handshake');
     expect(ws.status).toBe(101);
     expect(ws.head).toContain('Set-Cookie: __txid=0000000000000005; Path=/; HttpOnly; Expires=Tue, 01 Jan 2030 00:05:00 GMT');
@@ -56,7 +59,9 @@ describe('proxy WebSocket / Upgrade', () => {
   });
 
   it('answers a write Upgrade with 503 when no primary is known', async () => {
-    const node = await startNode(cleanups, 'lonely', FakeBackend.replica(null), { config: { primaryRedirectTimeoutMs: 100, alwaysForward: ['/ws'] } });
+    const node = await startNode(cleanups, 'lonely', FakeBackend.replica(null), {
+      config: { primaryRedirectTimeoutMs: 100, alwaysForward: ['/ws'] },
+    });
     const ws = await within(openWebSocket(portOf(node.url), '/ws'), 10_000, 'the answer');
     expect(ws.status).toBe(503);
     expect(await within(ws.rest(), 10_000, 'the body')).toBe('Proxy error: no primary available\n');

@@ -40,13 +40,18 @@ export interface LogRecord {
 export class CaptureLogger extends EventEmitter implements Logger {
   readonly records: LogRecord[] = [];
 
-  constructor(private readonly bindings: Record<string, unknown> = {}, private readonly root?: CaptureLogger) {
+  constructor(
+    private readonly bindings: Record<string, unknown> = {},
+    private readonly root?: CaptureLogger,
+  ) {
     super();
   }
 
   private add(level: LogRecord['level'], a: object | string, b?: string): void {
     const rec: LogRecord =
-      typeof a === 'string' ? { level, msg: a, fields: { ...this.bindings } } : { level, msg: b ?? '', fields: { ...this.bindings, ...(a as Record<string, unknown>) } };
+      typeof a === 'string'
+        ? { level, msg: a, fields: { ...this.bindings } }
+        : { level, msg: b ?? '', fields: { ...this.bindings, ...(a as Record<string, unknown>) } };
     const root = this.root ?? this;
     root.records.push(rec);
     root.emit('record', rec);

@@ -10,13 +10,18 @@ import type { Duplex } from 'node:stream';
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 export function acceptKey(key: string): string {
-  return createHash('sha1').update(key + GUID).digest('base64');
+  return createHash('sha1')
+    .update(key + GUID)
+    .digest('base64');
 }
 
 export function encodeFrame(payload: Buffer, masked: boolean, opcode = 0x1): Buffer {
   const len = payload.length;
   if (len >= 65536) throw new Error('test frames stay below 64 KiB');
-  const head = len < 126 ? Buffer.from([0x80 | opcode, (masked ? 0x80 : 0) | len]) : Buffer.from([0x80 | opcode, (masked ? 0x80 : 0) | 126, len >> 8, len & 0xff]);
+  const head =
+    len < 126
+      ? Buffer.from([0x80 | opcode, (masked ? 0x80 : 0) | len])
+      : Buffer.from([0x80 | opcode, (masked ? 0x80 : 0) | 126, len >> 8, len & 0xff]);
   if (!masked) return Buffer.concat([head, payload]);
   const mask = randomBytes(4);
   const body = Buffer.alloc(len);
@@ -70,7 +75,9 @@ export function acceptWebSocket(req: IncomingMessage, socket: Duplex, head: Buff
     socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
     return;
   }
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`);
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`,
+  );
   const parser = new FrameParser();
   const onData = (d: Buffer): void => {
     for (const f of parser.push(d)) {

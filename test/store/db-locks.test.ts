@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { DatabaseLockTable } from '../../src/store/db-locks.js';
-import { LOCK_RANGE_MAX, PENDING_LOCK_BYTE, RESERVED_LOCK_BYTE, SHARED_LOCK_FIRST, SHARED_LOCK_SIZE, type PosixLockType } from '../../src/store/locks.js';
+import {
+  LOCK_RANGE_MAX,
+  PENDING_LOCK_BYTE,
+  RESERVED_LOCK_BYTE,
+  SHARED_LOCK_FIRST,
+  SHARED_LOCK_SIZE,
+  type PosixLockType,
+} from '../../src/store/locks.js';
 import { LockError } from '../../src/store/rwmutex.js';
 
 const SHARED_LAST = SHARED_LOCK_FIRST + SHARED_LOCK_SIZE - 1n;
@@ -93,7 +100,7 @@ describe('daemon write lock', () => {
     expect(sqliteShared(t, 2n)).toBe(true); // readers admitted again
   });
 
-  it('aborts on the caller\'s signal, before or while waiting', async () => {
+  it("aborts on the caller's signal, before or while waiting", async () => {
     const t = new DatabaseLockTable();
     expect(t.setlk(1n, req('write', RESERVED_LOCK_BYTE))).toBe(true);
     const ctl = new AbortController();

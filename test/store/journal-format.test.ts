@@ -57,7 +57,10 @@ function makeJournal(opts: { pageSize: number; sectorSize: number; dbSize: numbe
   return Buffer.concat(parts);
 }
 
-async function readAll(buf: Buffer, opts?: { defaultPageSize?: number; readBufferSize?: number }): Promise<{ reader: JournalReader; recs: JournalRecord[] }> {
+async function readAll(
+  buf: Buffer,
+  opts?: { defaultPageSize?: number; readBufferSize?: number },
+): Promise<{ reader: JournalReader; recs: JournalRecord[] }> {
   const reader = await JournalReader.open(bufferSource(buf), opts);
   const recs: JournalRecord[] = [];
   for await (const r of reader.records()) recs.push(r);
@@ -84,7 +87,12 @@ describe('journalRecordChecksum', () => {
 
 describe('JournalReader on constructed journals', () => {
   it('is not hot without the magic', async () => {
-    const j = makeJournal({ pageSize: 512, sectorSize: 512, dbSize: 4, segments: [{ nonce: 1, noMagic: true, records: [{ pgno: 1, fill: 9 }] }] });
+    const j = makeJournal({
+      pageSize: 512,
+      sectorSize: 512,
+      dbSize: 4,
+      segments: [{ nonce: 1, noMagic: true, records: [{ pgno: 1, fill: 9 }] }],
+    });
     expect(isHotJournalHeader(j)).toBe(false);
     const { reader, recs } = await readAll(j);
     expect(reader.hot).toBe(false);
@@ -104,8 +112,20 @@ describe('JournalReader on constructed journals', () => {
       sectorSize: 512,
       dbSize: 10,
       segments: [
-        { nonce: 111, records: [{ pgno: 1, fill: 1 }, { pgno: 3, fill: 3 }] },
-        { nonce: 0xdeadbeef, records: [{ pgno: 7, fill: 7 }, { pgno: 3, fill: 99 }] },
+        {
+          nonce: 111,
+          records: [
+            { pgno: 1, fill: 1 },
+            { pgno: 3, fill: 3 },
+          ],
+        },
+        {
+          nonce: 0xdeadbeef,
+          records: [
+            { pgno: 7, fill: 7 },
+            { pgno: 3, fill: 99 },
+          ],
+        },
         { nonce: 5, records: [{ pgno: 10, fill: 10 }] },
       ],
     });
@@ -144,7 +164,13 @@ describe('JournalReader on constructed journals', () => {
       [{ pgno: 0, fill: 0 }, 'bad-pgno'],
       [{ pgno: lockPageNumber(512), fill: 5 }, 'bad-pgno'],
     ] as const) {
-      const j = makeJournal({ ...base, segments: [{ nonce: 9, records: [{ pgno: 1, fill: 1 }, bad, { pgno: 3, fill: 3 }] }, { nonce: 9, records: [{ pgno: 4, fill: 4 }] }] });
+      const j = makeJournal({
+        ...base,
+        segments: [
+          { nonce: 9, records: [{ pgno: 1, fill: 1 }, bad, { pgno: 3, fill: 3 }] },
+          { nonce: 9, records: [{ pgno: 4, fill: 4 }] },
+        ],
+      });
       const { reader, recs } = await readAll(j);
       expect(summary(recs), reason).toEqual([[1, 1]]);
       expect(reader.stats.endReason).toBe(reason);
@@ -156,7 +182,16 @@ describe('JournalReader on constructed journals', () => {
       pageSize: 512,
       sectorSize: 512,
       dbSize: 2,
-      segments: [{ nonce: 4, records: [{ pgno: 1, fill: 1 }, { pgno: 9, fill: 9, badChecksum: true }, { pgno: 2, fill: 2 }] }],
+      segments: [
+        {
+          nonce: 4,
+          records: [
+            { pgno: 1, fill: 1 },
+            { pgno: 9, fill: 9, badChecksum: true },
+            { pgno: 2, fill: 2 },
+          ],
+        },
+      ],
     });
     const { reader, recs } = await readAll(j);
     expect(summary(recs)).toEqual([
@@ -171,7 +206,16 @@ describe('JournalReader on constructed journals', () => {
       pageSize: 512,
       sectorSize: 512,
       dbSize: 8,
-      segments: [{ nonce: 3, nRec: 0xffffffff, records: [{ pgno: 5, fill: 5 }, { pgno: 6, fill: 6 }] }],
+      segments: [
+        {
+          nonce: 3,
+          nRec: 0xffffffff,
+          records: [
+            { pgno: 5, fill: 5 },
+            { pgno: 6, fill: 6 },
+          ],
+        },
+      ],
       tail: Buffer.alloc(300, 0xaa), // a partial record: ignored
     });
     const { reader, recs } = await readAll(j);
@@ -197,7 +241,20 @@ describe('JournalReader on constructed journals', () => {
   });
 
   it('stops at a record cut short by the end of the file', async () => {
-    const full = makeJournal({ pageSize: 512, sectorSize: 512, dbSize: 8, segments: [{ nonce: 3, records: [{ pgno: 1, fill: 1 }, { pgno: 2, fill: 2 }] }] });
+    const full = makeJournal({
+      pageSize: 512,
+      sectorSize: 512,
+      dbSize: 8,
+      segments: [
+        {
+          nonce: 3,
+          records: [
+            { pgno: 1, fill: 1 },
+            { pgno: 2, fill: 2 },
+          ],
+        },
+      ],
+    });
     const { reader, recs } = await readAll(full.subarray(0, full.length - 1));
     expect(summary(recs)).toEqual([[1, 1]]);
     expect(reader.stats.endReason).toBe('short-record');

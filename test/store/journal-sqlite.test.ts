@@ -121,7 +121,16 @@ async function rollBackAndCompare(dir: string): Promise<Awaited<ReturnType<typeo
 
 describe('rollback of journals left by a killed SQLite writer', () => {
   it('DELETE mode, synchronous=FULL, small cache: several synced segments', async () => {
-    const dir = await crash({ page_size: 4096, journal_mode: 'DELETE', synchronous: 'FULL', cache_pages: 10, rows: 600, row_bytes: 300, updates: 250, seed: 1 });
+    const dir = await crash({
+      page_size: 4096,
+      journal_mode: 'DELETE',
+      synchronous: 'FULL',
+      cache_pages: 10,
+      rows: 600,
+      row_bytes: 300,
+      updates: 250,
+      seed: 1,
+    });
     const j = await inspect(join(dir, 'db-journal'));
     expect(j.hot).toBe(true);
     expect(j.header?.nRec).not.toBe(0xffffffff);
@@ -136,7 +145,17 @@ describe('rollback of journals left by a killed SQLite writer', () => {
   });
 
   it('synchronous=OFF: magic at once, nRec = 0xFFFFFFFF, file grown by inserts is truncated', async () => {
-    const dir = await crash({ page_size: 2048, journal_mode: 'DELETE', synchronous: 'OFF', cache_pages: 10, rows: 300, row_bytes: 200, updates: 80, inserts: 400, seed: 2 });
+    const dir = await crash({
+      page_size: 2048,
+      journal_mode: 'DELETE',
+      synchronous: 'OFF',
+      cache_pages: 10,
+      rows: 300,
+      row_bytes: 200,
+      updates: 80,
+      inserts: 400,
+      seed: 2,
+    });
     const j = await inspect(join(dir, 'db-journal'));
     expect(j.header?.nRec).toBe(0xffffffff);
     expect(j.stats.segments).toBe(1);
@@ -147,13 +166,33 @@ describe('rollback of journals left by a killed SQLite writer', () => {
   });
 
   it('TRUNCATE mode with 512-byte pages', async () => {
-    const dir = await crash({ page_size: 512, journal_mode: 'TRUNCATE', synchronous: 'FULL', cache_pages: 12, rows: 400, row_bytes: 100, updates: 150, deletes: 40, seed: 3 });
+    const dir = await crash({
+      page_size: 512,
+      journal_mode: 'TRUNCATE',
+      synchronous: 'FULL',
+      cache_pages: 12,
+      rows: 400,
+      row_bytes: 100,
+      updates: 150,
+      deletes: 40,
+      seed: 3,
+    });
     expect((await inspect(join(dir, 'db-journal'))).hot).toBe(true);
     await rollBackAndCompare(dir);
   });
 
   it('65536-byte pages (page larger than the journal sector)', async () => {
-    const dir = await crash({ page_size: 65536, journal_mode: 'DELETE', synchronous: 'NORMAL', cache_pages: 3, rows: 120, row_bytes: 3000, updates: 60, inserts: 20, seed: 4 });
+    const dir = await crash({
+      page_size: 65536,
+      journal_mode: 'DELETE',
+      synchronous: 'NORMAL',
+      cache_pages: 3,
+      rows: 120,
+      row_bytes: 3000,
+      updates: 60,
+      inserts: 20,
+      seed: 4,
+    });
     const j = await inspect(join(dir, 'db-journal'));
     expect(j.header?.pageSize).toBe(65536);
     expect(j.header?.sectorSize).toBeLessThan(65536);
@@ -215,7 +254,16 @@ describe('rollback of journals left by a killed SQLite writer', () => {
   });
 
   it('synchronous=FULL without a spill: the journal has no magic and is deleted unplayed', async () => {
-    const dir = await crash({ page_size: 4096, journal_mode: 'DELETE', synchronous: 'FULL', cache_pages: 100_000, rows: 200, row_bytes: 200, updates: 100, seed: 7 });
+    const dir = await crash({
+      page_size: 4096,
+      journal_mode: 'DELETE',
+      synchronous: 'FULL',
+      cache_pages: 100_000,
+      rows: 200,
+      row_bytes: 200,
+      updates: 100,
+      seed: 7,
+    });
     const journal = join(dir, 'db-journal');
     expect((await stat(journal)).size).toBeGreaterThan(0);
     expect(await isHotJournalFile(journal)).toBe(false);

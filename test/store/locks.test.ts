@@ -60,7 +60,7 @@ describe('lock ranges', () => {
 });
 
 describe('database lock table', () => {
-  it('runs SQLite\'s rollback-mode sequence: readers, RESERVED, PENDING, EXCLUSIVE', () => {
+  it("runs SQLite's rollback-mode sequence: readers, RESERVED, PENDING, EXCLUSIVE", () => {
     const t = new DatabaseLockTable();
     const w = 1n;
     const r = 2n;
@@ -130,8 +130,18 @@ describe('database lock table', () => {
     t.setlk(1n, req('write', RESERVED_LOCK_BYTE));
     const whole = req('write', 0n, LOCK_RANGE_MAX);
     expect(t.getlk(2n, req('read', SHARED_LOCK_FIRST, SHARED_LAST))).toBeNull();
-    expect(t.getlk(2n, req('write', SHARED_LOCK_FIRST, SHARED_LAST))).toEqual({ type: 'read', start: SHARED_LOCK_FIRST, end: SHARED_LAST, pid: -1 });
-    expect(t.getlk(2n, req('read', RESERVED_LOCK_BYTE))).toEqual({ type: 'write', start: RESERVED_LOCK_BYTE, end: RESERVED_LOCK_BYTE, pid: -1 });
+    expect(t.getlk(2n, req('write', SHARED_LOCK_FIRST, SHARED_LAST))).toEqual({
+      type: 'read',
+      start: SHARED_LOCK_FIRST,
+      end: SHARED_LAST,
+      pid: -1,
+    });
+    expect(t.getlk(2n, req('read', RESERVED_LOCK_BYTE))).toEqual({
+      type: 'write',
+      start: RESERVED_LOCK_BYTE,
+      end: RESERVED_LOCK_BYTE,
+      pid: -1,
+    });
     expect(t.getlk(2n, whole)?.type).toBe('write');
     expect(t.getlk(1n, req('write', SHARED_LOCK_FIRST, SHARED_LAST))).toBeNull(); // own lock, sole reader
     expect(t.getlk(2n, req('unlock', 0n, LOCK_RANGE_MAX))).toBeNull();

@@ -87,7 +87,10 @@ describe('parseDatabaseHeader', () => {
     for (const raw of [0, 2, 256, 511, 513, 3000, 32769]) {
       const bad = Buffer.from(good);
       bad.writeUInt16BE(raw, 16);
-      expect(code(() => parseDatabaseHeader(bad)), `page size ${raw}`).toBe('ERR_SQLITE_HEADER_PAGE_SIZE');
+      expect(
+        code(() => parseDatabaseHeader(bad)),
+        `page size ${raw}`,
+      ).toBe('ERR_SQLITE_HEADER_PAGE_SIZE');
     }
   });
 

@@ -38,7 +38,10 @@ describe('usage', () => {
     [['import', '-bogus', 'x', 'a.db'], 'litefs import: unknown flag -bogus (run "litefs import --help")'],
     [['import', '-name'], 'litefs import: flag -name needs a value (run "litefs import --help")'],
     [['import', '-name', 'a', '-url', 'not a url', 'a.db'], 'litefs import: invalid -url "not a url" (run "litefs import --help")'],
-    [['export', '-name', 'a', '-url', 'https://h:1', 'a.db'], 'litefs export: invalid -url "https://h:1": only http:// is supported (run "litefs export --help")'],
+    [
+      ['export', '-name', 'a', '-url', 'https://h:1', 'a.db'],
+      'litefs export: invalid -url "https://h:1": only http:// is supported (run "litefs export --help")',
+    ],
     [['export', '--name=a'], 'litefs export: missing FILE (run "litefs export --help")'],
     [['export', '-help=yes'], 'litefs export: flag -help takes no value (run "litefs export --help")'],
   ];
@@ -105,7 +108,10 @@ describe('without a reachable node', () => {
     const keep = path.join(work, 'keep.db');
     await writeFile(keep, 'precious');
     const r2 = await litefs(['export', '-name', 'a', '-url', url, keep]);
-    expect({ code: r2.code, stderr: r2.stderr }).toEqual({ code: 1, stderr: `litefs export: export from ${url} failed: connect ECONNREFUSED 127.0.0.1:${port}\n` });
+    expect({ code: r2.code, stderr: r2.stderr }).toEqual({
+      code: 1,
+      stderr: `litefs export: export from ${url} failed: connect ECONNREFUSED 127.0.0.1:${port}\n`,
+    });
     expect(await readFile(keep, 'utf8')).toBe('precious');
   });
 });
@@ -186,7 +192,8 @@ describe('against a daemon', () => {
     expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
       code: 1,
       stdout: '',
-      stderr: 'litefs import: the node refused the import (HTTP 400): not a SQLite database: the file does not start with "SQLite format 3\\0"\n',
+      stderr:
+        'litefs import: the node refused the import (HTTP 400): not a SQLite database: the file does not start with "SQLite format 3\\0"\n',
     });
     expect((await readFile(node.path('app.db-pos'), 'utf8')).trim()).toBe(before);
     expect((await readdir(node.ltxDir('app.db'))).sort()).toEqual(ltx);
@@ -224,7 +231,9 @@ describe('against a daemon', () => {
 
 describe('progress bar', () => {
   it('formats bar, percent, MB and MB/s', () => {
-    expect(formatProgress('uploading', 52_400_000, 104_800_000, 1000, 100)).toBe('uploading [####################--------------------]   50.0%  52.4/104.8 MB  52.4 MB/s');
+    expect(formatProgress('uploading', 52_400_000, 104_800_000, 1000, 100)).toBe(
+      'uploading [####################--------------------]   50.0%  52.4/104.8 MB  52.4 MB/s',
+    );
     expect(formatProgress('x', 0, 0, 0, 40)).toBe('x [##########]  100.0%  0.0/0.0 MB  - MB/s');
   });
 

@@ -52,9 +52,13 @@ if wal:
     db.execute('PRAGMA wal_checkpoint(TRUNCATE)')
 db.close()
 `;
-  const r = await runPython(code, [file, o.table ?? 't', o.column ?? 'v', String(o.rows), String(o.blob), String(o.pageSize ?? 4096), o.wal ? '1' : '0'], {
-    timeoutMs: 120_000,
-  });
+  const r = await runPython(
+    code,
+    [file, o.table ?? 't', o.column ?? 'v', String(o.rows), String(o.blob), String(o.pageSize ?? 4096), o.wal ? '1' : '0'],
+    {
+      timeoutMs: 120_000,
+    },
+  );
   if (r.code !== 0) throw new Error(`building ${file} failed: ${r.stderr}`);
 }
 
@@ -128,7 +132,9 @@ export interface TransferServer {
 }
 
 /** A store and an API server serving only /import and /export, in this process (no FUSE mount). */
-export async function startTransferServer(opts: Omit<TransferContext, 'store'> & { primary?: boolean; compress?: boolean } = {}): Promise<TransferServer> {
+export async function startTransferServer(
+  opts: Omit<TransferContext, 'store'> & { primary?: boolean; compress?: boolean } = {},
+): Promise<TransferServer> {
   const dataDir = await tempDir('litefs-transfer-');
   const store = new Store({ dataDir, compress: opts.compress ?? true, logger: silentLogger });
   await store.open();

@@ -48,11 +48,23 @@ async function server(opts: Parameters<typeof startTransferServer>[0] = {}): Pro
   return s;
 }
 
-async function post(s: TransferServer, name: string | null, body: Buffer | Readable, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+async function post(
+  s: TransferServer,
+  name: string | null,
+  body: Buffer | Readable,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
   const url = new URL('/import', s.url);
   if (name !== null) url.searchParams.set('name', name);
   const len = Buffer.isBuffer(body) ? { 'content-length': String(body.length) } : {};
-  const r = await request(url, { dispatcher: s.agent, method: 'POST', body, headers: { ...len, ...headers }, headersTimeout: 60_000, bodyTimeout: 60_000 });
+  const r = await request(url, {
+    dispatcher: s.agent,
+    method: 'POST',
+    body,
+    headers: { ...len, ...headers },
+    headersTimeout: 60_000,
+    bodyTimeout: 60_000,
+  });
   return { status: r.statusCode, text: await r.body.text() };
 }
 
@@ -105,7 +117,10 @@ describe('POST /import', () => {
     const s = await server({ compress: false });
     expect((await post(s, 'app.db', await readFile(small))).status).toBe(200);
     const before = s.store.db('app.db')!.pos;
-    const old = { counter: (await readFile(dbFile(s, 'app.db'))).readUInt32BE(24), cookie: (await readFile(dbFile(s, 'app.db'))).readUInt32BE(40) };
+    const old = {
+      counter: (await readFile(dbFile(s, 'app.db'))).readUInt32BE(24),
+      cookie: (await readFile(dbFile(s, 'app.db'))).readUInt32BE(40),
+    };
     const r = await post(s, 'app.db', await readFile(other));
     expect(r.status).toBe(200);
     const want = await expectedImage(other, old);
@@ -217,7 +232,9 @@ describe('POST /import', () => {
     try {
       const r = await post(s, 'app.db', await readFile(other));
       expect(r.status).toBe(503);
-      expect(r.text).toMatch(/^app\.db: SQLite clients kept the database busy: timed out after 300 ms waiting for SHARED for the write lock/);
+      expect(r.text).toMatch(
+        /^app\.db: SQLite clients kept the database busy: timed out after 300 ms waiting for SHARED for the write lock/,
+      );
     } finally {
       reader.release();
     }
@@ -231,7 +248,10 @@ describe('POST /import', () => {
     const s = await server();
     const body = await readFile(small);
     expect(await post(s, null, body)).toEqual({ status: 400, text: 'missing ?name= (the database name)\n' });
-    expect(await post(s, '.hidden', body)).toEqual({ status: 400, text: 'invalid database name ".hidden": names starting with "." are reserved\n' });
+    expect(await post(s, '.hidden', body)).toEqual({
+      status: 400,
+      text: 'invalid database name ".hidden": names starting with "." are reserved\n',
+    });
     expect(await post(s, 'app.db-wal', body)).toEqual({
       status: 400,
       text: 'invalid database name "app.db-wal": it ends in a reserved suffix (-journal, -wal, -shm, -pos, -lock)\n',

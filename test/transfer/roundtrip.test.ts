@@ -36,9 +36,13 @@ it('round-trips a 100 MB database: one LTX file, equal checksums, intact content
   const srcRows = await querySqlite(src, 'SELECT count(*), sum(length(v)) FROM t');
 
   // Some history first, so the import continues an existing chain.
-  const setup = await runSqlite3(node.path('app.db'), 'PRAGMA journal_mode=DELETE; CREATE TABLE old(x); INSERT INTO old VALUES (1); INSERT INTO old VALUES (2);', {
-    busyTimeoutMs: 5000,
-  });
+  const setup = await runSqlite3(
+    node.path('app.db'),
+    'PRAGMA journal_mode=DELETE; CREATE TABLE old(x); INSERT INTO old VALUES (1); INSERT INTO old VALUES (2);',
+    {
+      busyTimeoutMs: 5000,
+    },
+  );
   expect(setup.code, setup.stderr).toBe(0);
   const ltxDir = node.ltxDir('app.db');
   const history = (await readdir(ltxDir)).sort();
@@ -63,7 +67,10 @@ it('round-trips a 100 MB database: one LTX file, equal checksums, intact content
   expect(importLtx.header.commit).toBe(size / 4096);
   expect(importLtx.pageCount).toBe(size / 4096);
   const replay = path.join(work, 'replay.db');
-  const replayed = await applyLtxFiles(replay, after.map((f) => path.join(ltxDir, f)));
+  const replayed = await applyLtxFiles(
+    replay,
+    after.map((f) => path.join(ltxDir, f)),
+  );
   expect(replayed.pos).toEqual(pos);
 
   // The position is the upload with page 1 patched (counters bumped past the old database's).
@@ -72,7 +79,9 @@ it('round-trips a 100 MB database: one LTX file, equal checksums, intact content
   const original = await readFile(src);
   const originalSum = await checksumDatabaseFile(src);
   // The original's checksum differs from the position by page 1's change only.
-  expect(originalSum ^ checksumPage(1, original.subarray(0, 4096)) ^ checksumPage(1, want.subarray(0, 4096)) | (1n << 63n)).toBe(pos.postApplyChecksum);
+  expect((originalSum ^ checksumPage(1, original.subarray(0, 4096)) ^ checksumPage(1, want.subarray(0, 4096))) | (1n << 63n)).toBe(
+    pos.postApplyChecksum,
+  );
   expect((await readFile(node.path('app.db-pos'), 'utf8')).trim()).toBe(formatPos(pos));
 
   const out = path.join(work, 'export.db');

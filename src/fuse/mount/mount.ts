@@ -176,7 +176,10 @@ async function checkDirectory(mp: string): Promise<void> {
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (code === 'ENOENT') throw new FuseMountError('ERR_FUSE_MOUNTPOINT_MISSING', `mountpoint ${mp} does not exist`, { cause: err });
-    if (code === 'ENOTCONN') throw new FuseMountError('ERR_FUSE_STALE_MOUNT', `mountpoint ${mp} is a disconnected mount that could not be cleared`, { cause: err });
+    if (code === 'ENOTCONN')
+      throw new FuseMountError('ERR_FUSE_STALE_MOUNT', `mountpoint ${mp} is a disconnected mount that could not be cleared`, {
+        cause: err,
+      });
     throw new FuseMountError('ERR_FUSE_MOUNTPOINT_NOT_DIR', `mountpoint ${mp}: ${(err as Error).message}`, { cause: err });
   }
   if (!st.isDirectory()) throw new FuseMountError('ERR_FUSE_MOUNTPOINT_NOT_DIR', `mountpoint ${mp} is not a directory`);
@@ -188,7 +191,13 @@ function openDevice(devicePath: string): Promise<number> {
     fs.open(devicePath, 'r+', (err, fd) => {
       if (!err) return resolve(fd);
       if (err.code === 'ENOENT' || err.code === 'ENXIO' || err.code === 'ENODEV') {
-        reject(new FuseMountError('ERR_FUSE_NO_DEVICE', `FUSE device ${devicePath} is missing (${err.code}): load the fuse module or pass --device /dev/fuse to the container`, { cause: err }));
+        reject(
+          new FuseMountError(
+            'ERR_FUSE_NO_DEVICE',
+            `FUSE device ${devicePath} is missing (${err.code}): load the fuse module or pass --device /dev/fuse to the container`,
+            { cause: err },
+          ),
+        );
       } else if (err.code === 'EACCES' || err.code === 'EPERM') {
         reject(new FuseMountError('ERR_FUSE_DEVICE_DENIED', `cannot open FUSE device ${devicePath} (${err.code})`, { cause: err }));
       } else reject(new FuseMountError('ERR_FUSE_NO_DEVICE', `cannot open FUSE device ${devicePath}: ${err.message}`, { cause: err }));
@@ -228,7 +237,8 @@ export async function mount(mountpoint: string, filesystem: FuseFilesystem, opts
     throw new FuseMountError('ERR_FUSE_NOT_ROOT', `mounting FUSE needs root (running as uid ${process.getuid()})`);
   }
   const mp = await resolveMountpoint(mountpoint);
-  if (!reserve(mp)) throw new FuseMountError('ERR_FUSE_ALREADY_MOUNTED', `mountpoint ${mp} is already mounted (or being mounted) by this process`);
+  if (!reserve(mp))
+    throw new FuseMountError('ERR_FUSE_ALREADY_MOUNTED', `mountpoint ${mp} is already mounted (or being mounted) by this process`);
   let registered = false;
   try {
     const existing = await fuseMountsAt(mp);
@@ -246,7 +256,10 @@ export async function mount(mountpoint: string, filesystem: FuseFilesystem, opts
     const mountOpts = ['fd=3', 'rootmode=40000', 'user_id=0', 'group_id=0'];
     if (opts.allowOther) mountOpts.push('allow_other');
     if (opts.defaultPermissions) mountOpts.push('default_permissions');
-    const r = await runCommand('mount', ['-i', '-t', `fuse.${subtype}`, '-o', mountOpts.join(','), fsname, mp], { extraFds: [fd], timeoutMs });
+    const r = await runCommand('mount', ['-i', '-t', `fuse.${subtype}`, '-o', mountOpts.join(','), fsname, mp], {
+      extraFds: [fd],
+      timeoutMs,
+    });
     if (r.code !== 0) {
       fs.closeSync(fd);
       throw new FuseMountError('ERR_FUSE_MOUNT_FAILED', `mount of ${fsname} at ${mp} failed: ${describeResult(r)}`);
@@ -255,7 +268,11 @@ export async function mount(mountpoint: string, filesystem: FuseFilesystem, opts
     const entries = await fuseMountsAt(mp);
     const connection = entries[entries.length - 1]?.minor;
     try {
-      await withTimeout(session.start(), timeoutMs, () => new FuseMountError('ERR_FUSE_INIT_FAILED', `fuse: no INIT from the kernel within ${timeoutMs} ms`));
+      await withTimeout(
+        session.start(),
+        timeoutMs,
+        () => new FuseMountError('ERR_FUSE_INIT_FAILED', `fuse: no INIT from the kernel within ${timeoutMs} ms`),
+      );
     } catch (err) {
       // Unmounting needs no INIT reply (umount -c), and ends the session's reads.
       await clearFuseMounts(mp, { logger }).catch(() => undefined);

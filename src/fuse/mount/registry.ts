@@ -84,7 +84,9 @@ function endConnectionsAtExit(): void {
     // would deadlock: the child's exec closes it, the kernel sends FLUSH,
     // and nobody can answer while this thread waits for the child.
     if (!aborted && holdsDescriptorsUnder(mount.mountpoint)) {
-      process.stderr.write(`fuse: not unmounting ${mount.mountpoint} at exit: files still open on it and its connection could not be aborted\n`);
+      process.stderr.write(
+        `fuse: not unmounting ${mount.mountpoint} at exit: files still open on it and its connection could not be aborted\n`,
+      );
       continue;
     }
     spawnSync('umount', ['-c', '-l', mount.mountpoint], { stdio: 'ignore', timeout: 2000 });

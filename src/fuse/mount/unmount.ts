@@ -38,7 +38,10 @@ export async function clearFuseMounts(mountpoint: string, opts: { logger?: Logge
     result.found++;
     const first = await umount(mountpoint, opts);
     if (first.code === 0) continue;
-    opts.logger?.warn({ mountpoint, connection: top.minor, umount: describeResult(first) }, 'fuse: unmount failed; aborting the connection');
+    opts.logger?.warn(
+      { mountpoint, connection: top.minor, umount: describeResult(first) },
+      'fuse: unmount failed; aborting the connection',
+    );
     if (await abortConnection(top.minor, opts.logger)) result.aborted++;
     const second = await umount(mountpoint, opts);
     if (second.code === 0) continue;

@@ -16,7 +16,18 @@ import type {
   SetattrRequest,
   WriteRequest,
 } from '../types.js';
-import { FATTR, F_RDLCK, F_UNLCK, F_WRLCK, FSYNC_FDATASYNC, GETATTR_FH, LK_FLOCK, READ_LOCKOWNER, RELEASE_FLAGS, WRITE_FLAGS } from './flags.js';
+import {
+  FATTR,
+  F_RDLCK,
+  F_UNLCK,
+  F_WRLCK,
+  FSYNC_FDATASYNC,
+  GETATTR_FH,
+  LK_FLOCK,
+  READ_LOCKOWNER,
+  RELEASE_FLAGS,
+  WRITE_FLAGS,
+} from './flags.js';
 import { Opcode, opcodeName } from './opcodes.js';
 import { ArgReader } from './reader.js';
 
@@ -112,7 +123,10 @@ export function decodeHeader(buf: Buffer, n: number): InHeader {
   }
   const totalExtlen = buf.readUInt16LE(36);
   if (IN_HEADER_SIZE + totalExtlen * 8 > len) {
-    throw new FuseProtocolError(`request ${opcodeName(opcode)}: total_extlen ${totalExtlen} runs past the ${len}-byte message`, { unique, opcode });
+    throw new FuseProtocolError(`request ${opcodeName(opcode)}: total_extlen ${totalExtlen} runs past the ${len}-byte message`, {
+      unique,
+      opcode,
+    });
   }
   return {
     len,

@@ -83,57 +83,99 @@ export class Dispatcher {
       case 'notifyReply':
         return;
       case 'destroy':
-        this.call(h, () => this.d.onDestroy(), (ctx) => this.status(ctx, 0));
+        this.call(
+          h,
+          () => this.d.onDestroy(),
+          (ctx) => this.status(ctx, 0),
+        );
         return;
       case 'lookup':
         if (!fs.lookup) return this.enosys(h);
-        this.call(h, (ctx) => fs.lookup!(ctx, h.nodeid, body.name), (ctx, e) => this.entry(ctx, e));
+        this.call(
+          h,
+          (ctx) => fs.lookup!(ctx, h.nodeid, body.name),
+          (ctx, e) => this.entry(ctx, e),
+        );
         return;
       case 'getattr':
         if (!fs.getattr) return this.enosys(h);
-        this.call(h, (ctx) => fs.getattr!(ctx, h.nodeid, body.fh), (ctx, r) =>
-          this.payload(ctx, ATTR_OUT_SIZE, (b, o) => writeAttrOut(b, o, r)),
+        this.call(
+          h,
+          (ctx) => fs.getattr!(ctx, h.nodeid, body.fh),
+          (ctx, r) => this.payload(ctx, ATTR_OUT_SIZE, (b, o) => writeAttrOut(b, o, r)),
         );
         return;
       case 'setattr':
         if (!fs.setattr) return this.enosys(h);
-        this.call(h, (ctx) => fs.setattr!(ctx, h.nodeid, body.req), (ctx, r) =>
-          this.payload(ctx, ATTR_OUT_SIZE, (b, o) => writeAttrOut(b, o, r)),
+        this.call(
+          h,
+          (ctx) => fs.setattr!(ctx, h.nodeid, body.req),
+          (ctx, r) => this.payload(ctx, ATTR_OUT_SIZE, (b, o) => writeAttrOut(b, o, r)),
         );
         return;
       case 'readlink':
         if (!fs.readlink) return this.enosys(h);
-        this.call(h, (ctx) => fs.readlink!(ctx, h.nodeid), (ctx, target) =>
-          this.data(ctx, typeof target === 'string' ? Buffer.from(target, 'utf8') : target),
+        this.call(
+          h,
+          (ctx) => fs.readlink!(ctx, h.nodeid),
+          (ctx, target) => this.data(ctx, typeof target === 'string' ? Buffer.from(target, 'utf8') : target),
         );
         return;
       case 'symlink':
         if (!fs.symlink) return this.enosys(h);
-        this.call(h, (ctx) => fs.symlink!(ctx, h.nodeid, body.name, body.target), (ctx, e) => this.entry(ctx, e));
+        this.call(
+          h,
+          (ctx) => fs.symlink!(ctx, h.nodeid, body.name, body.target),
+          (ctx, e) => this.entry(ctx, e),
+        );
         return;
       case 'mknod':
         if (!fs.mknod) return this.enosys(h);
-        this.call(h, (ctx) => fs.mknod!(ctx, h.nodeid, body.name, body.req), (ctx, e) => this.entry(ctx, e));
+        this.call(
+          h,
+          (ctx) => fs.mknod!(ctx, h.nodeid, body.name, body.req),
+          (ctx, e) => this.entry(ctx, e),
+        );
         return;
       case 'mkdir':
         if (!fs.mkdir) return this.enosys(h);
-        this.call(h, (ctx) => fs.mkdir!(ctx, h.nodeid, body.name, body.req), (ctx, e) => this.entry(ctx, e));
+        this.call(
+          h,
+          (ctx) => fs.mkdir!(ctx, h.nodeid, body.name, body.req),
+          (ctx, e) => this.entry(ctx, e),
+        );
         return;
       case 'unlink':
         if (!fs.unlink) return this.enosys(h);
-        this.call(h, (ctx) => fs.unlink!(ctx, h.nodeid, body.name), (ctx) => this.status(ctx, 0));
+        this.call(
+          h,
+          (ctx) => fs.unlink!(ctx, h.nodeid, body.name),
+          (ctx) => this.status(ctx, 0),
+        );
         return;
       case 'rmdir':
         if (!fs.rmdir) return this.enosys(h);
-        this.call(h, (ctx) => fs.rmdir!(ctx, h.nodeid, body.name), (ctx) => this.status(ctx, 0));
+        this.call(
+          h,
+          (ctx) => fs.rmdir!(ctx, h.nodeid, body.name),
+          (ctx) => this.status(ctx, 0),
+        );
         return;
       case 'rename':
         if (!fs.rename) return this.enosys(h);
-        this.call(h, (ctx) => fs.rename!(ctx, h.nodeid, body.name, body.newParent, body.newName, body.flags), (ctx) => this.status(ctx, 0));
+        this.call(
+          h,
+          (ctx) => fs.rename!(ctx, h.nodeid, body.name, body.newParent, body.newName, body.flags),
+          (ctx) => this.status(ctx, 0),
+        );
         return;
       case 'link':
         if (!fs.link) return this.enosys(h);
-        this.call(h, (ctx) => fs.link!(ctx, body.oldNodeid, h.nodeid, body.newName), (ctx, e) => this.entry(ctx, e));
+        this.call(
+          h,
+          (ctx) => fs.link!(ctx, body.oldNodeid, h.nodeid, body.newName),
+          (ctx, e) => this.entry(ctx, e),
+        );
         return;
       case 'open':
       case 'opendir': {
@@ -146,64 +188,103 @@ export class Dispatcher {
           this.sink.send(h.unique, [encodeReply(h.unique, OPEN_OUT_SIZE, (b, o) => writeOpenOut(b, o, {}))]);
           return;
         }
-        this.call(h, (ctx) => handler.call(fs, ctx, h.nodeid, body.req), (ctx, r: OpenReply) =>
-          this.payload(ctx, OPEN_OUT_SIZE, (b, o) => writeOpenOut(b, o, r)),
+        this.call(
+          h,
+          (ctx) => handler.call(fs, ctx, h.nodeid, body.req),
+          (ctx, r: OpenReply) => this.payload(ctx, OPEN_OUT_SIZE, (b, o) => writeOpenOut(b, o, r)),
         );
         return;
       }
       case 'create':
         if (!fs.create) return this.enosys(h);
-        this.call(h, (ctx) => fs.create!(ctx, h.nodeid, body.name, body.req), (ctx, r) => this.created(ctx, r));
+        this.call(
+          h,
+          (ctx) => fs.create!(ctx, h.nodeid, body.name, body.req),
+          (ctx, r) => this.created(ctx, r),
+        );
         return;
       case 'read':
         if (!fs.read) return this.enosys(h);
-        this.call(h, (ctx) => fs.read!(ctx, h.nodeid, body.req), (ctx, data) =>
-          this.data(ctx, data.length > body.req.size ? data.subarray(0, body.req.size) : data),
+        this.call(
+          h,
+          (ctx) => fs.read!(ctx, h.nodeid, body.req),
+          (ctx, data) => this.data(ctx, data.length > body.req.size ? data.subarray(0, body.req.size) : data),
         );
         return;
       case 'write':
         if (!fs.write) return this.enosys(h);
-        this.call(h, (ctx) => fs.write!(ctx, h.nodeid, body.req), (ctx, n) =>
-          this.payload(ctx, 8, (b, o) => {
-            b.writeUInt32LE(n, o);
-            b.writeUInt32LE(0, o + 4);
-          }),
+        this.call(
+          h,
+          (ctx) => fs.write!(ctx, h.nodeid, body.req),
+          (ctx, n) =>
+            this.payload(ctx, 8, (b, o) => {
+              b.writeUInt32LE(n, o);
+              b.writeUInt32LE(0, o + 4);
+            }),
         );
         return;
       case 'flush':
         if (!fs.flush) return this.enosys(h);
-        this.call(h, (ctx) => fs.flush!(ctx, h.nodeid, body.req), (ctx) => this.status(ctx, 0));
+        this.call(
+          h,
+          (ctx) => fs.flush!(ctx, h.nodeid, body.req),
+          (ctx) => this.status(ctx, 0),
+        );
         return;
       case 'release':
         if (!fs.release) return this.ok(h);
-        this.call(h, (ctx) => fs.release!(ctx, h.nodeid, body.req), (ctx) => this.status(ctx, 0));
+        this.call(
+          h,
+          (ctx) => fs.release!(ctx, h.nodeid, body.req),
+          (ctx) => this.status(ctx, 0),
+        );
         return;
       case 'releasedir':
         if (!fs.releasedir) return this.ok(h);
-        this.call(h, (ctx) => fs.releasedir!(ctx, h.nodeid, body.req), (ctx) => this.status(ctx, 0));
+        this.call(
+          h,
+          (ctx) => fs.releasedir!(ctx, h.nodeid, body.req),
+          (ctx) => this.status(ctx, 0),
+        );
         return;
       case 'fsync':
         if (!fs.fsync) return this.enosys(h);
-        this.call(h, (ctx) => fs.fsync!(ctx, h.nodeid, body.req), (ctx) => this.status(ctx, 0));
+        this.call(
+          h,
+          (ctx) => fs.fsync!(ctx, h.nodeid, body.req),
+          (ctx) => this.status(ctx, 0),
+        );
         return;
       case 'fsyncdir':
         if (!fs.fsyncdir) return this.enosys(h);
-        this.call(h, (ctx) => fs.fsyncdir!(ctx, h.nodeid, body.req), (ctx) => this.status(ctx, 0));
+        this.call(
+          h,
+          (ctx) => fs.fsyncdir!(ctx, h.nodeid, body.req),
+          (ctx) => this.status(ctx, 0),
+        );
         return;
       case 'fallocate':
         if (!fs.fallocate) return this.enosys(h);
-        this.call(h, (ctx) => fs.fallocate!(ctx, h.nodeid, body.req), (ctx) => this.status(ctx, 0));
+        this.call(
+          h,
+          (ctx) => fs.fallocate!(ctx, h.nodeid, body.req),
+          (ctx) => this.status(ctx, 0),
+        );
         return;
       case 'readdir': {
         const req = body.req;
         if (fs.readdir) {
-          this.call(h, (ctx) => fs.readdir!(ctx, h.nodeid, req), (ctx, list: readonly DirEntry[]) =>
-            this.data(ctx, packDirents(list, req.offset, req.size).payload),
+          this.call(
+            h,
+            (ctx) => fs.readdir!(ctx, h.nodeid, req),
+            (ctx, list: readonly DirEntry[]) => this.data(ctx, packDirents(list, req.offset, req.size).payload),
           );
         } else if (fs.readdirplus) {
           // READDIRPLUS_AUTO lets the kernel fall back to plain READDIR.
-          this.call(h, (ctx) => fs.readdirplus!(ctx, h.nodeid, req), (ctx, list: readonly DirEntry[]) =>
-            this.data(ctx, packDirents(list, req.offset, req.size).payload),
+          this.call(
+            h,
+            (ctx) => fs.readdirplus!(ctx, h.nodeid, req),
+            (ctx, list: readonly DirEntry[]) => this.data(ctx, packDirents(list, req.offset, req.size).payload),
           );
         } else this.enosys(h);
         return;
@@ -211,7 +292,11 @@ export class Dispatcher {
       case 'readdirplus': {
         const req = body.req;
         if (!fs.readdirplus) return this.enosys(h);
-        this.call(h, (ctx) => fs.readdirplus!(ctx, h.nodeid, req), (ctx, list) => this.direntsPlus(ctx, list, req.offset, req.size));
+        this.call(
+          h,
+          (ctx) => fs.readdirplus!(ctx, h.nodeid, req),
+          (ctx, list) => this.direntsPlus(ctx, list, req.offset, req.size),
+        );
         return;
       }
       case 'statfs':
@@ -219,25 +304,40 @@ export class Dispatcher {
           this.sink.send(h.unique, [encodeReply(h.unique, STATFS_OUT_SIZE, (b, o) => writeStatfsOut(b, o, {}))]);
           return;
         }
-        this.call(h, (ctx) => fs.statfs!(ctx, h.nodeid), (ctx, r) => this.payload(ctx, STATFS_OUT_SIZE, (b, o) => writeStatfsOut(b, o, r)));
+        this.call(
+          h,
+          (ctx) => fs.statfs!(ctx, h.nodeid),
+          (ctx, r) => this.payload(ctx, STATFS_OUT_SIZE, (b, o) => writeStatfsOut(b, o, r)),
+        );
         return;
       case 'access':
         if (!fs.access) return this.enosys(h);
-        this.call(h, (ctx) => fs.access!(ctx, h.nodeid, body.mask), (ctx) => this.status(ctx, 0));
+        this.call(
+          h,
+          (ctx) => fs.access!(ctx, h.nodeid, body.mask),
+          (ctx) => this.status(ctx, 0),
+        );
         return;
       case 'getlk': {
         const req = body.req;
         if (!fs.getlk) return this.enosys(h);
-        this.call(h, (ctx) => fs.getlk!(ctx, h.nodeid, req), (ctx, conflict) =>
-          this.payload(ctx, LK_OUT_SIZE, (b, o) =>
-            writeLkOut(b, o, conflict ?? { type: 'unlock', start: req.lock.start, end: req.lock.end, pid: 0 }),
-          ),
+        this.call(
+          h,
+          (ctx) => fs.getlk!(ctx, h.nodeid, req),
+          (ctx, conflict) =>
+            this.payload(ctx, LK_OUT_SIZE, (b, o) =>
+              writeLkOut(b, o, conflict ?? { type: 'unlock', start: req.lock.start, end: req.lock.end, pid: 0 }),
+            ),
         );
         return;
       }
       case 'setlk':
         if (!fs.setlk) return this.enosys(h);
-        this.call(h, (ctx) => fs.setlk!(ctx, h.nodeid, body.req, body.wait), (ctx) => this.status(ctx, 0));
+        this.call(
+          h,
+          (ctx) => fs.setlk!(ctx, h.nodeid, body.req, body.wait),
+          (ctx) => this.status(ctx, 0),
+        );
         return;
       case 'getxattr':
         this.error(h.unique, this.d.getxattrErrno);

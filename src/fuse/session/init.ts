@@ -18,7 +18,14 @@ import {
 /** Capabilities requested unless options or the filesystem say otherwise. */
 // noOpendirSupport only takes effect for filesystems without an opendir
 // handler (the dispatcher then answers ENOSYS), so it costs others nothing.
-const DEFAULT_CAPABILITIES: readonly Capability[] = ['asyncRead', 'bigWrites', 'maxPages', 'explicitInvalData', 'parallelDirops', 'noOpendirSupport'];
+const DEFAULT_CAPABILITIES: readonly Capability[] = [
+  'asyncRead',
+  'bigWrites',
+  'maxPages',
+  'explicitInvalData',
+  'parallelDirops',
+  'noOpendirSupport',
+];
 
 export interface InitSettings {
   capabilities?: Partial<Record<Capability, boolean>>;
@@ -29,8 +36,7 @@ export interface InitSettings {
 /** What to send back for one INIT request. */
 export type InitAnswer =
   /** The kernel speaks a newer major: answer with ours and expect another INIT. */
-  | { kind: 'retry'; out: InitOut }
-  | { kind: 'ok'; out: InitOut; negotiated: NegotiatedTerms };
+  { kind: 'retry'; out: InitOut } | { kind: 'ok'; out: InitOut; negotiated: NegotiatedTerms };
 
 /**
  * Decides the INIT reply: default capabilities (locks only when the
@@ -43,7 +49,17 @@ export async function answerInit(fs: FuseFilesystem, init: InitIn, settings: Ini
   if (init.major > PROTOCOL_MAJOR) {
     return {
       kind: 'retry',
-      out: { major: PROTOCOL_MAJOR, minor: PROTOCOL_MINOR, maxReadahead: 0, flags: 0n, maxBackground: 0, congestionThreshold: 0, maxWrite: 0, timeGran: 0, maxPages: 0 },
+      out: {
+        major: PROTOCOL_MAJOR,
+        minor: PROTOCOL_MINOR,
+        maxReadahead: 0,
+        flags: 0n,
+        maxBackground: 0,
+        congestionThreshold: 0,
+        maxWrite: 0,
+        timeGran: 0,
+        maxPages: 0,
+      },
     };
   }
   if (init.major < PROTOCOL_MAJOR || init.minor < MIN_KERNEL_MINOR) {
@@ -81,7 +97,8 @@ export async function answerInit(fs: FuseFilesystem, init: InitIn, settings: Ini
     requested.delete('readdirplusAuto');
   }
   if (!fs.setlk) {
-    if (requested.has('posixLocks') || requested.has('flockLocks')) settings.logger.warn('fuse: lock capabilities dropped: the filesystem has no setlk');
+    if (requested.has('posixLocks') || requested.has('flockLocks'))
+      settings.logger.warn('fuse: lock capabilities dropped: the filesystem has no setlk');
     requested.delete('posixLocks');
     requested.delete('flockLocks');
   }

@@ -1,13 +1,7 @@
 import type { InitIn } from '../protocol/decode.js';
 import type { ReaderInfo } from './reader-mode.js';
 import type { InitOut } from '../protocol/encode.js';
-import {
-  type Capability,
-  INIT_EXT_BIT,
-  capabilitiesOf,
-  flagsOf,
-  isRequestable,
-} from '../protocol/capabilities.js';
+import { type Capability, INIT_EXT_BIT, capabilitiesOf, flagsOf, isRequestable } from '../protocol/capabilities.js';
 
 /**
  * The protocol minor this library speaks: 7.38, the version of the
@@ -102,7 +96,11 @@ export function applyAdjust(requested: Set<Capability>, limits: NegotiationLimit
  * bits it did not offer, but intersecting keeps `negotiated` truthful), plus
  * FUSE_INIT_EXT when the kernel sent it so flags2 is read at all.
  */
-export function negotiate(kernel: InitIn, requested: ReadonlySet<Capability>, limits: NegotiationLimits): { out: InitOut; negotiated: NegotiatedTerms } {
+export function negotiate(
+  kernel: InitIn,
+  requested: ReadonlySet<Capability>,
+  limits: NegotiationLimits,
+): { out: InitOut; negotiated: NegotiatedTerms } {
   const kernelCaps = capabilitiesOf(kernel.flags);
   const wanted = new Set<Capability>();
   for (const c of requested) if (isRequestable(c)) wanted.add(c);

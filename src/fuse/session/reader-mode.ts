@@ -86,7 +86,9 @@ export function chooseReader(input: ReaderChoiceInput): ReaderInfo {
   if (requested === 'worker') return worker(`asked for 'worker'`);
   if (!workerCapable) return pool(`the transport can only read through the libuv pool (pool ${size})`);
   if (threadpoolSize !== undefined && threadpoolSize >= needed) {
-    return pool(`libuv pool is ${threadpoolSize} threads (UV_THREADPOOL_SIZE at process start), enough for ${poolReaders} readers + ${POOL_HEADROOM} spare`);
+    return pool(
+      `libuv pool is ${threadpoolSize} threads (UV_THREADPOOL_SIZE at process start), enough for ${poolReaders} readers + ${POOL_HEADROOM} spare`,
+    );
   }
   return worker(
     threadpoolSize === undefined

@@ -142,7 +142,13 @@ export class ThreadReaders {
       });
     } catch (err) {
       queueMicrotask(() =>
-        this.sink.stopped(new FuseReaderError('ERR_FUSE_READER_START_FAILED', `fuse: reader thread ${index} could not start: ${String((err as Error)?.message ?? err)}`, { cause: err })),
+        this.sink.stopped(
+          new FuseReaderError(
+            'ERR_FUSE_READER_START_FAILED',
+            `fuse: reader thread ${index} could not start: ${String((err as Error)?.message ?? err)}`,
+            { cause: err },
+          ),
+        ),
       );
       return;
     }
@@ -168,5 +174,9 @@ export class ThreadReaders {
 function stopError(index: number, note: StopNote | undefined, crash: unknown, exitCode: number): ReaderStop {
   if (note) return Object.assign(new Error(`fuse: reader thread ${index}: ${note.message}`), { code: note.code });
   const why = crash !== undefined ? String((crash as Error)?.message ?? crash) : `exited with code ${exitCode} without saying why`;
-  return new FuseReaderError('ERR_FUSE_READER_CRASHED', `fuse: reader thread ${index} crashed: ${why}`, crash !== undefined ? { cause: crash } : undefined);
+  return new FuseReaderError(
+    'ERR_FUSE_READER_CRASHED',
+    `fuse: reader thread ${index} crashed: ${why}`,
+    crash !== undefined ? { cause: crash } : undefined,
+  );
 }

@@ -86,7 +86,12 @@ export interface InvalEntryOptions {
 }
 
 /** Validates the numeric options; throws ERR_FUSE_BAD_OPTION naming the field. */
-export function checkSessionOptions(opts: SessionOptions): { readers: number; maxWrite: number; reader: ReaderOption; workerThreads: number } {
+export function checkSessionOptions(opts: SessionOptions): {
+  readers: number;
+  maxWrite: number;
+  reader: ReaderOption;
+  workerThreads: number;
+} {
   const readers = opts.readers ?? 4;
   if (!Number.isInteger(readers) || readers < 1 || readers > 64) {
     throw new FuseMountError('ERR_FUSE_BAD_OPTION', `readers must be an integer from 1 to 64, got ${String(readers)}`);
@@ -158,7 +163,10 @@ export class FuseSession {
     const { readers, maxWrite, reader, workerThreads } = checkSessionOptions(opts);
     const workerCapable = typeof transport.readOnThreads === 'function';
     if (reader === 'worker' && !workerCapable) {
-      throw new FuseMountError('ERR_FUSE_BAD_OPTION', "reader 'worker' needs a transport with readOnThreads (DevFuseTransport has it); this one can only be read in 'pool' mode");
+      throw new FuseMountError(
+        'ERR_FUSE_BAD_OPTION',
+        "reader 'worker' needs a transport with readOnThreads (DevFuseTransport has it); this one can only be read in 'pool' mode",
+      );
     }
     this.readerInfo = chooseReader({
       requested: reader,
@@ -202,9 +210,15 @@ export class FuseSession {
     });
     this.running = true;
     const r = this.readerInfo;
-    this.logger.info({ reader: r.mode, requested: r.requested, readers: r.readers, threadpoolSize: r.threadpoolSize ?? null, reason: r.reason }, `fuse: reading /dev/fuse in '${r.mode}' mode`);
+    this.logger.info(
+      { reader: r.mode, requested: r.requested, readers: r.readers, threadpoolSize: r.threadpoolSize ?? null, reason: r.reason },
+      `fuse: reading /dev/fuse in '${r.mode}' mode`,
+    );
     if (r.mode === 'pool' && r.threadpoolSize !== undefined && r.threadpoolSize < r.threadpoolNeeded) {
-      this.logger.warn({ threadpoolSize: r.threadpoolSize, needed: r.threadpoolNeeded }, "fuse: 'pool' reader mode with a small libuv pool: handlers' fs.promises calls may wait forever (start the process with a larger UV_THREADPOOL_SIZE or use reader 'worker')");
+      this.logger.warn(
+        { threadpoolSize: r.threadpoolSize, needed: r.threadpoolNeeded },
+        "fuse: 'pool' reader mode with a small libuv pool: handlers' fs.promises calls may wait forever (start the process with a larger UV_THREADPOOL_SIZE or use reader 'worker')",
+      );
     }
     this.activeReaders = r.readers;
     if (r.mode === 'pool') {
@@ -217,7 +231,14 @@ export class FuseSession {
         );
       } catch (err) {
         this.activeReaders = 1;
-        this.readerStopped('error', new FuseReaderError('ERR_FUSE_READER_START_FAILED', `fuse: reader threads could not start: ${String((err as Error)?.message ?? err)}`, { cause: err }));
+        this.readerStopped(
+          'error',
+          new FuseReaderError(
+            'ERR_FUSE_READER_START_FAILED',
+            `fuse: reader threads could not start: ${String((err as Error)?.message ?? err)}`,
+            { cause: err },
+          ),
+        );
       }
     }
     return this.startPromise;
@@ -244,7 +265,13 @@ export class FuseSession {
   }
 
   stats(): SessionStats {
-    return { ...this.counts, unexpectedErrors: this.onceLog.total, inflight: this.inflight.size, knownNodes: this.lookups.size, reader: this.readerInfo.mode };
+    return {
+      ...this.counts,
+      unexpectedErrors: this.onceLog.total,
+      inflight: this.inflight.size,
+      knownNodes: this.lookups.size,
+      reader: this.readerInfo.mode,
+    };
   }
 
   /**
@@ -297,9 +324,13 @@ export class FuseSession {
         return false;
       }
       if (code === 'ENODEV' || code === 'ECONNABORTED') {
-        throw new FuseSessionError('ERR_FUSE_SESSION_CLOSED', 'fuse: the connection ended before the notification was delivered', { cause: err });
+        throw new FuseSessionError('ERR_FUSE_SESSION_CLOSED', 'fuse: the connection ended before the notification was delivered', {
+          cause: err,
+        });
       }
-      throw new FuseSessionError('ERR_FUSE_NOTIFY_FAILED', `fuse: notification rejected by the kernel: ${String((err as Error).message)}`, { cause: err });
+      throw new FuseSessionError('ERR_FUSE_NOTIFY_FAILED', `fuse: notification rejected by the kernel: ${String((err as Error).message)}`, {
+        cause: err,
+      });
     }
   }
 
@@ -376,7 +407,11 @@ export class FuseSession {
   }
 
   private handle({ header, body }: DecodedRequest): void {
-    if (this.debug) this.logger.debug(logSafe({ ...body, unique: header.unique, opcode: opcodeName(header.opcode), nodeid: header.nodeid, pid: header.pid }), 'fuse request');
+    if (this.debug)
+      this.logger.debug(
+        logSafe({ ...body, unique: header.unique, opcode: opcodeName(header.opcode), nodeid: header.nodeid, pid: header.pid }),
+        'fuse request',
+      );
     if (body.op === 'init') {
       // Only one INIT per connection (a second one would renegotiate under running handlers).
       if (this.negotiatedValue) this.dispatcher.error(header.unique, Errno.EPROTO!);
@@ -468,7 +503,12 @@ export class FuseSession {
       } catch {
         // The connection is unusable either way; the error below says why.
       }
-      this.settleStart(undefined, err instanceof FuseMountError ? err : new FuseMountError('ERR_FUSE_INIT_FAILED', `fuse: INIT failed: ${String((err as Error)?.message ?? err)}`, { cause: err }));
+      this.settleStart(
+        undefined,
+        err instanceof FuseMountError
+          ? err
+          : new FuseMountError('ERR_FUSE_INIT_FAILED', `fuse: INIT failed: ${String((err as Error)?.message ?? err)}`, { cause: err }),
+      );
     }
   }
 
@@ -499,7 +539,10 @@ export class FuseSession {
     this.inflight.abortAll();
     const end: SessionEnd = { reason: this.endReason ?? 'unmounted' };
     if (this.endError !== undefined) end.error = this.endError;
-    this.settleStart(undefined, new FuseSessionError('ERR_FUSE_SESSION_CLOSED', `fuse: connection ended (${end.reason}) before INIT`, { cause: end.error }));
+    this.settleStart(
+      undefined,
+      new FuseSessionError('ERR_FUSE_SESSION_CLOSED', `fuse: connection ended (${end.reason}) before INIT`, { cause: end.error }),
+    );
     this.destroyOnce()
       .catch((e: unknown) => this.onceLog.report('destroy handler threw', e))
       .finally(() => {

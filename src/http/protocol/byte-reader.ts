@@ -109,10 +109,7 @@ export class ByteReader {
     let filled = 0;
     while (filled < n) {
       if (this.buffered === 0 && !(await this.#pull())) {
-        throw new StreamError(
-          'ERR_STREAM_TRUNCATED',
-          `stream ended inside ${what}: got ${filled} of ${n} bytes at byte ${this.#offset}`,
-        );
+        throw new StreamError('ERR_STREAM_TRUNCATED', `stream ended inside ${what}: got ${filled} of ${n} bytes at byte ${this.#offset}`);
       }
       const part = this.#take(Math.min(n - filled, this.buffered));
       part.copy(out, filled);

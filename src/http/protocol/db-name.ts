@@ -33,10 +33,7 @@ export function validateDatabaseName(name: string): void {
   }
   const bytes = Buffer.byteLength(name, 'utf8');
   if (bytes > MAX_DATABASE_NAME_BYTES) {
-    throw new StreamError(
-      'ERR_STREAM_FIELD_TOO_LONG',
-      `database name is ${bytes} bytes, limit ${MAX_DATABASE_NAME_BYTES}`,
-    );
+    throw new StreamError('ERR_STREAM_FIELD_TOO_LONG', `database name is ${bytes} bytes, limit ${MAX_DATABASE_NAME_BYTES}`);
   }
 }
 

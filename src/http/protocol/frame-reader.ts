@@ -232,10 +232,7 @@ export class LTXFrameBody implements AsyncIterable<Buffer> {
         throw new StreamError('ERR_STREAM_BODY_TOO_LARGE', `LTX frame for ${this.name} exceeds limit ${this.#max} bytes`);
       }
       if (this.#declared !== 0n && BigInt(this.#bytes + len) > this.#declared) {
-        throw new StreamError(
-          'ERR_STREAM_BODY_TOO_LARGE',
-          `LTX frame for ${this.name} exceeds its declared size ${this.#declared}`,
-        );
+        throw new StreamError('ERR_STREAM_BODY_TOO_LARGE', `LTX frame for ${this.name} exceeds its declared size ${this.#declared}`);
       }
       this.#remaining = len;
     }
@@ -272,9 +269,7 @@ export class LTXFrameBody implements AsyncIterable<Buffer> {
     for (let p = await this.read(); p !== null; p = await this.read()) {
       n += p.length;
       if (n > maxBytes) {
-        throw this.#owner.fail(
-          new StreamError('ERR_STREAM_BODY_TOO_LARGE', `LTX frame for ${this.name} exceeds ${maxBytes} bytes`),
-        );
+        throw this.#owner.fail(new StreamError('ERR_STREAM_BODY_TOO_LARGE', `LTX frame for ${this.name} exceeds ${maxBytes} bytes`));
       }
       // Views into the source's items are kept alive only until the concat.
       parts.push(p);

@@ -134,10 +134,7 @@ export async function* encodeLTXFrame(
     }
   }
   if (size !== 0n && BigInt(enc.totalBytes) !== size) {
-    throw new StreamError(
-      'ERR_STREAM_SIZE_MISMATCH',
-      `LTX body for ${name} is ${enc.totalBytes} bytes, declared ${size}`,
-    );
+    throw new StreamError('ERR_STREAM_SIZE_MISMATCH', `LTX body for ${name} is ${enc.totalBytes} bytes, declared ${size}`);
   }
   yield enc.end();
 }

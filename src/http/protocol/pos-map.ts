@@ -122,10 +122,7 @@ export function decodePosMap(buf: Uint8Array, limits: PosMapLimits = {}): PosMap
   let o = 0;
   const take = (n: number, what: string): Buffer => {
     if (b.length - o < n) {
-      throw new StreamError(
-        'ERR_STREAM_TRUNCATED',
-        `position map ended inside ${what}: got ${b.length - o} of ${n} bytes at byte ${o}`,
-      );
+      throw new StreamError('ERR_STREAM_TRUNCATED', `position map ended inside ${what}: got ${b.length - o} of ${n} bytes at byte ${o}`);
     }
     o += n;
     return b.subarray(o - n, o);

@@ -7,7 +7,10 @@ import { ProxyError } from './errors.js';
  */
 export function compilePathPattern(pattern: string, field: string): RegExp {
   if (typeof pattern !== 'string' || pattern === '') {
-    throw new ProxyError('ERR_PROXY_INVALID_CONFIG', `${field}: ${JSON.stringify(pattern)} is not a path pattern; expected e.g. "/static/*"`);
+    throw new ProxyError(
+      'ERR_PROXY_INVALID_CONFIG',
+      `${field}: ${JSON.stringify(pattern)} is not a path pattern; expected e.g. "/static/*"`,
+    );
   }
   const body = pattern
     .split('*')

@@ -141,7 +141,10 @@ export class Router {
       return;
     }
     if (forwarded) {
-      this.log.warn({ method: ex.req.method, path: ex.path, primary }, 'proxy: forwarded request reached a node that is not the primary; refusing to forward it again');
+      this.log.warn(
+        { method: ex.req.method, path: ex.path, primary },
+        'proxy: forwarded request reached a node that is not the primary; refusing to forward it again',
+      );
       ex.text(
         503,
         `Proxy error: this request was already forwarded by a LiteFS proxy (${HOP_HEADER} header) but this node is not the primary either; ` +

@@ -114,14 +114,23 @@ class LiteFSProxy implements ProxyServer {
     this.log = (options.logger ?? silentLogger).child({ component: 'proxy' });
     const target = parseHostPort(config.target);
     if (config.target === '' || target === undefined || target.port === 0) {
-      throw new ProxyError('ERR_PROXY_INVALID_CONFIG', `proxy.target: ${JSON.stringify(config.target)} is not the host:port of the application, e.g. localhost:8081`);
+      throw new ProxyError(
+        'ERR_PROXY_INVALID_CONFIG',
+        `proxy.target: ${JSON.stringify(config.target)} is not the host:port of the application, e.g. localhost:8081`,
+      );
     }
     const listenAt = parseHostPort(config.addr);
     if (listenAt === undefined) {
-      throw new ProxyError('ERR_PROXY_INVALID_CONFIG', `proxy.addr: ${JSON.stringify(config.addr)} is not a listen address; expected [host]:port, e.g. :8080`);
+      throw new ProxyError(
+        'ERR_PROXY_INVALID_CONFIG',
+        `proxy.addr: ${JSON.stringify(config.addr)} is not a listen address; expected [host]:port, e.g. :8080`,
+      );
     }
     if (config.db === '') {
-      throw new ProxyError('ERR_PROXY_INVALID_CONFIG', 'proxy.db: "" is not a database name; the proxy needs the database whose TXID it tracks');
+      throw new ProxyError(
+        'ERR_PROXY_INVALID_CONFIG',
+        'proxy.db: "" is not a database name; the proxy needs the database whose TXID it tracks',
+      );
     }
     this.listenAt = listenAt;
     this.router = new Router({ config, backend, txidWaitTimeoutMs: optionMs(options, 'txidWaitTimeoutMs'), log: this.log });
@@ -151,11 +160,17 @@ class LiteFSProxy implements ProxyServer {
   // ---- lifecycle -------------------------------------------------------
 
   listen(): Promise<void> {
-    if (this.closing !== null) return Promise.reject(new ProxyError('ERR_PROXY_CLOSED', `proxy on ${this.config.addr} was closed; create a new one`));
-    if (this.listening) return Promise.reject(new ProxyError('ERR_PROXY_ALREADY_LISTENING', `proxy is already listening on ${this.config.addr}`));
+    if (this.closing !== null)
+      return Promise.reject(new ProxyError('ERR_PROXY_CLOSED', `proxy on ${this.config.addr} was closed; create a new one`));
+    if (this.listening)
+      return Promise.reject(new ProxyError('ERR_PROXY_ALREADY_LISTENING', `proxy is already listening on ${this.config.addr}`));
     return new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => {
-        reject(new ProxyError('ERR_PROXY_LISTEN', `proxy.addr: cannot listen on ${JSON.stringify(this.config.addr)}: ${describeError(err)}`, { cause: err }));
+        reject(
+          new ProxyError('ERR_PROXY_LISTEN', `proxy.addr: cannot listen on ${JSON.stringify(this.config.addr)}: ${describeError(err)}`, {
+            cause: err,
+          }),
+        );
       };
       this.server.once('error', onError);
       const host = this.listenAt.host === '' ? undefined : this.listenAt.host;
@@ -259,7 +274,8 @@ class LiteFSProxy implements ProxyServer {
       text: (status, message) => sendText(res, status, message),
       forward: (to, setCookie) => this.forwardHTTP(req, res, ac.signal, to, setCookie),
     };
-    this.router.route(exchange)
+    this.router
+      .route(exchange)
       .catch((err: unknown) => {
         this.log.error({ method: req.method, url: req.url, err: describeError(err) }, 'proxy: request failed');
         sendText(res, 500, `Proxy error: ${oneLine(describeError(err))}`);
@@ -270,7 +286,13 @@ class LiteFSProxy implements ProxyServer {
       });
   }
 
-  private async forwardHTTP(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, to: Destination, setCookie: boolean): Promise<void> {
+  private async forwardHTTP(
+    req: IncomingMessage,
+    res: ServerResponse,
+    signal: AbortSignal,
+    to: Destination,
+    setCookie: boolean,
+  ): Promise<void> {
     const path = originForm(req.url ?? '/');
     if (path === null) {
       sendText(res, 400, `Proxy error: request target ${JSON.stringify(req.url)} cannot be forwarded`);
@@ -329,7 +351,8 @@ class LiteFSProxy implements ProxyServer {
       text: (status, message) => sendRawText(socket, status, message),
       forward: (to, setCookie) => this.forwardUpgrade(req, socket, head, ac.signal, to, setCookie, socketSettled),
     };
-    this.router.route(exchange)
+    this.router
+      .route(exchange)
       .catch((err: unknown) => {
         this.log.error({ method: req.method, url: req.url, err: describeError(err) }, 'proxy: upgrade request failed');
         sendRawText(socket, 500, `Proxy error: ${oneLine(describeError(err))}`);
@@ -416,7 +439,12 @@ class LiteFSProxy implements ProxyServer {
     return to === 'local' ? this.upstreamRetryTimeoutMs : Math.min(this.upstreamRetryTimeoutMs, this.config.primaryRedirectTimeoutMs);
   }
 
-  private report(outcome: RelayOutcome | UpgradeOutcome, to: Destination, req: IncomingMessage, text: (status: number, message: string) => void): void {
+  private report(
+    outcome: RelayOutcome | UpgradeOutcome,
+    to: Destination,
+    req: IncomingMessage,
+    text: (status: number, message: string) => void,
+  ): void {
     switch (outcome.kind) {
       case 'unavailable':
         text(503, 'Proxy error: no primary available');

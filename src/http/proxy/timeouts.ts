@@ -20,7 +20,9 @@ export interface ServerTimeouts {
  * timeout falls back to the read timeout; zero everywhere means no limit.
  * Node refuses a header timeout above the request timeout, so it is capped.
  */
-export function serverTimeouts(cfg: Pick<ProxyConfig, 'readTimeoutMs' | 'readHeaderTimeoutMs' | 'writeTimeoutMs' | 'idleTimeoutMs'>): ServerTimeouts {
+export function serverTimeouts(
+  cfg: Pick<ProxyConfig, 'readTimeoutMs' | 'readHeaderTimeoutMs' | 'writeTimeoutMs' | 'idleTimeoutMs'>,
+): ServerTimeouts {
   const requestTimeout = Math.max(0, cfg.readTimeoutMs);
   let headersTimeout = cfg.readHeaderTimeoutMs > 0 ? cfg.readHeaderTimeoutMs : requestTimeout;
   if (requestTimeout > 0 && headersTimeout > requestTimeout) headersTimeout = requestTimeout;
