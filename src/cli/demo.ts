@@ -6,7 +6,7 @@ import { resolve, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clearFuseMounts } from '../fuse/index.js';
 import { describeError } from '../internal/errors.js';
-import type { NodeInfo } from '../http/api.js';
+import type { NodeInfo } from '../http/index.js';
 import { parseCommandArgs } from './args.js';
 import type { Command } from './commands.js';
 import { fetchInfo } from './status.js';

@@ -13,7 +13,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { request } from 'undici';
 import { checksumDatabaseFile, formatChecksum, formatPos, parsePos, readDatabaseGeometry, syncDir, type Pos } from '../ltx/index.js';
-import { POS_HEADER } from '../http/transfer.js';
+import { POS_HEADER } from '../http/index.js';
 import { DEFAULT_API_URL } from './args.js';
 import type { Command } from './commands.js';
 import { endpoint, oneLine, parseTransferArgs, progressFor, reason } from './import.js';

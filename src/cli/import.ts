@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { isErrno } from '../internal/errors.js';
 import { formatPos, posFromJSON } from '../ltx/index.js';
-import { isHotJournalFile } from '../store/journal.js';
+import { isHotJournalFile } from '../store/index.js';
 import { DEFAULT_API_URL, normalizeFlags } from './args.js';
 import type { Command } from './commands.js';
 

@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { describeError } from '../internal/errors.js';
-import type { NodeInfo } from '../http/api.js';
+import type { NodeInfo } from '../http/index.js';
 import { DEFAULT_API_URL, parseCommandArgs } from './args.js';
 import type { Command } from './commands.js';
 

@@ -1,6 +1,6 @@
 import { FuseErrno } from '../fuse/index.js';
 import { describeError } from '../internal/errors.js';
-import { StoreError } from '../store/errors.js';
+import { StoreError } from '../store/index.js';
 
 /**
  * The errno a client sees for a store error. EACCES for writes on a replica

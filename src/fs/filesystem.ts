@@ -27,8 +27,7 @@ import {
   type WriteRequest,
 } from '../fuse/index.js';
 import type { Logger } from '../internal/log.js';
-import type { ByteRange, CacheInvalidator, DB } from '../store/db.js';
-import type { Store } from '../store/store.js';
+import type { ByteRange, CacheInvalidator, DB, Store } from '../store/index.js';
 import { LAG_INO, PRIMARY_INO, ROOT_INO, InodeTable } from './inodes.js';
 import { fileName, parseName, type FileKind, type ParsedName } from './names.js';
 import { lagFileContent, posFileContent, primaryFileContent } from './virtual-files.js';

@@ -1,6 +1,5 @@
 import { FuseErrno, type FileLock, type LockRequest, type RequestContext } from '../fuse/index.js';
-import type { DB } from '../store/db.js';
-import type { PosixLockRequest } from '../store/locks.js';
+import type { DB, PosixLockRequest } from '../store/index.js';
 
 /**
  * SQLite's fcntl locks on a database file, forwarded by the kernel, mapped

@@ -1,10 +1,11 @@
+import { invalidDatabaseName } from '../store/index.js';
+
 /**
  * How a name in the mount's flat root maps to a LiteFS file. Everything
  * that is not a reserved dot-file or a suffixed auxiliary file names a
- * database, as in LiteFS; names that could never be a SQLite file we serve
- * (path separators, NUL, leading dot, over-long) are refused up front so
- * that a stray editor temp file or `mkdir` gets a clear errno instead of
- * becoming a "database".
+ * database, as in LiteFS; names the store would refuse as a database
+ * (store/names.ts) are refused up front so that a stray editor temp file
+ * or `mkdir` gets a clear errno instead of becoming a "database".
  */
 export type FileKind = 'database' | 'journal' | 'wal' | 'shm' | 'pos' | 'lock';
 
@@ -17,19 +18,6 @@ const SUFFIXES: ReadonlyArray<readonly [string, FileKind]> = [
   ['-pos', 'pos'],
   ['-lock', 'lock'],
 ];
-
-/** Longest database name accepted; leaves room for suffixes within NAME_MAX. */
-export const MAX_DB_NAME_LENGTH = 200;
-
-/** Why a database name is unacceptable, or null when it is fine. */
-export function invalidDatabaseName(name: string): string | null {
-  if (name.length === 0) return 'empty name';
-  if (Buffer.byteLength(name) > MAX_DB_NAME_LENGTH) return `name longer than ${MAX_DB_NAME_LENGTH} bytes`;
-  if (name.includes('/') || name.includes('\0')) return 'name contains "/" or NUL';
-  if (name.startsWith('.')) return 'names starting with "." are reserved';
-  if (name === '..' || name === '.') return 'reserved name';
-  return null;
-}
 
 /** Parses a name in the mount root; null when it can never exist there. */
 export function parseName(name: string): ParsedName | null {

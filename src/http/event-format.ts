@@ -1,5 +1,5 @@
 import { formatChecksum, formatTXID } from '../ltx/index.js';
-import type { DBChange } from '../store/db.js';
+import type { DBChange } from '../store/index.js';
 
 /** `data` of init and primaryChange events. */
 export interface RoleEventData {

@@ -1,7 +1,5 @@
 import type { Logger } from '../internal/log.js';
-import type { DBChange } from '../store/db.js';
-import type { LeaseMonitor } from '../store/lease-monitor.js';
-import type { Store } from '../store/store.js';
+import type { DBChange, LeaseMonitor, Store } from '../store/index.js';
 import type { PrimaryInfo } from '../lease/index.js';
 import { encodeEvent, txEvent, type RoleEventData } from './event-format.js';
 

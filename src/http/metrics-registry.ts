@@ -1,8 +1,6 @@
 import { basename } from 'node:path';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { DB } from '../store/db.js';
-import type { DBStats } from '../store/db-stats.js';
-import { LtxDirUsage, type LtxUsage } from '../store/ltx-usage.js';
+import { LtxDirUsage, type DB, type DBStats, type LtxUsage } from '../store/index.js';
 import type { ApiContext } from './api.js';
 import { eventHubFor } from './event-hub.js';
 

@@ -1,8 +1,7 @@
 import { request } from 'undici';
 import type { Logger } from '../internal/log.js';
 import type { PrimaryInfo } from '../lease/index.js';
-import type { LeaseMonitor } from '../store/lease-monitor.js';
-import type { Store } from '../store/store.js';
+import type { LeaseMonitor, Store } from '../store/index.js';
 import { ConditionWaiters, TXIDWaiters, primaryProxyURLFor, type ProxyBackend } from './proxy/index.js';
 
 /**

@@ -1,16 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
-import { open, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { describeError } from '../internal/errors.js';
 import type { Logger } from '../internal/log.js';
-import { formatChecksum, formatPos, formatTXID, isSnapshot, ltxFilename, syncDir } from '../ltx/index.js';
-import { predictPostApply, verifyLtxWithPageSums } from '../store/apply-check.js';
-import { StoreError, isStoreError } from '../store/errors.js';
-import { replaceHistory } from '../store/history.js';
-import type { Store } from '../store/store.js';
+import { formatTXID, isSnapshot } from '../ltx/index.js';
+import { receiveLtx, type ReceivedLtx, type Store } from '../store/index.js';
 import type { PrimaryInfo } from '../lease/index.js';
-import { FrameReader, encodePosMap, type LTXFrame } from './protocol/index.js';
+import { FrameReader, encodePosMap } from './protocol/index.js';
 
 export type StreamEnd = { reason: 'end' } | { reason: 'handoff'; leaseID: string } | { reason: 'error'; error: unknown };
 
@@ -36,14 +30,13 @@ export interface ReplicaStreamOptions {
 
 const STREAM_WINDOW = 4 << 20;
 const SESSION_WINDOW = 8 << 20;
-const RECEIVE_WRITE_BYTES = 1 << 20;
 
 /**
  * A replica's side of `/stream`: connects to the primary over HTTP/2
- * cleartext, sends its positions, and applies what comes back until the
- * stream ends. Every LTX file is written to disk and verified end to end
- * before it touches the database, so garbage, truncation or a bad checksum
- * on the wire costs a reconnect, never a database.
+ * cleartext, sends its positions, and hands every LTX file that comes back
+ * to the store (which verifies it and applies it: store/replicate.ts)
+ * until the stream ends. Transport only: what a replica accepts is the
+ * store's business.
  */
 export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<StreamEnd> {
   const { store, primary, signal } = opts;
@@ -95,10 +88,16 @@ export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<Stre
         opts.onActivity?.();
         if (frame === null) return { reason: 'end' };
         switch (frame.type) {
-          case 'ltx':
-            await receiveLTX(frame, opts, log);
+          case 'ltx': {
+            const r = await receiveLtx(store, frame.name, frame.body, {
+              logger: log,
+              ...(opts.onActivity !== undefined ? { onActivity: opts.onActivity } : {}),
+              ...(opts.applyLockTimeoutMs !== undefined ? { applyLockTimeoutMs: opts.applyLockTimeoutMs } : {}),
+            });
+            logApplied(log, r);
             opts.onContact(Date.now());
             break;
+          }
           case 'ready':
             opts.onReady();
             break;
@@ -129,129 +128,6 @@ export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<Stre
   }
 }
 
-/**
- * Stores one LTX frame as a file (temp name, fsync, verify, rename), then
- * applies it under the database's write lock so local readers never see
- * half a transaction.
- */
-async function receiveLTX(frame: LTXFrame, opts: ReplicaStreamOptions, log: Logger): Promise<void> {
-  const store = opts.store;
-  const db = await store.ensureDB(frame.name);
-  const tmp = join(db.ltxDir, `.recv-${randomBytes(6).toString('hex')}.tmp`);
-  const started = Date.now();
-  const fh = await open(tmp, 'w', 0o644);
-  let verified;
-  try {
-    // Pieces are HTTP/2 DATA frames (16 KiB): gather them into large
-    // writes. The decoder verifies the file as it arrives, so a large one
-    // is not read back from disk before it is applied.
-    const pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flush = async (): Promise<void> => {
-      const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-      pending.length = 0;
-      pendingBytes = 0;
-      let off = 0;
-      while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
-    };
-    async function* teed(): AsyncGenerator<Buffer> {
-      for await (const piece of frame.body) {
-        opts.onActivity?.();
-        pending.push(piece);
-        pendingBytes += piece.length;
-        if (pendingBytes >= RECEIVE_WRITE_BYTES) await flush();
-        yield piece;
-      }
-    }
-    verified = await verifyLtxWithPageSums(teed());
-    if (!frame.body.done) throw new Error(`LTX frame for ${frame.name} carries data past the file's trailer`);
-    if (pendingBytes > 0) await flush();
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  opts.onActivity?.();
-  const received = Date.now();
-  const h = verified.header;
-  const final = join(db.ltxDir, ltxFilename(h.minTXID, h.maxTXID));
-  const guard = await db.locks.acquireWriteLock(opts.applyLockTimeoutMs === undefined ? {} : { timeoutMs: opts.applyLockTimeoutMs });
-  let renamed = false;
-  try {
-    if (isSnapshot(h)) {
-      await replaceHistory(db, store, h, verified.trailer.postApplyChecksum, log);
-    } else {
-      // Checked before the file joins the LTX directory, whose newest file
-      // defines the position at the next start.
-      const pos = db.pos;
-      if (h.minTXID !== pos.txid + 1n || h.preApplyChecksum !== pos.postApplyChecksum) {
-        throw new StoreError(
-          'ERR_STORE_POSITION_MISMATCH',
-          `${db.name}: received LTX ${formatTXID(h.minTXID)}-${formatTXID(h.maxTXID)} (pre-apply ${formatChecksum(h.preApplyChecksum)}) does not follow position ${formatPos(pos)}`,
-        );
-      }
-      const predicted = await predictPostApply(db, verified.pageSums!, h.commit);
-      if (predicted !== null && predicted !== verified.trailer.postApplyChecksum) {
-        // The file is intact but would not produce the state it claims:
-        // refuse it before a page is written, and ask for a snapshot.
-        db.resetPosition();
-        throw new StoreError(
-          'ERR_STORE_CHECKSUM_MISMATCH',
-          `${db.name}: applying TXID ${formatTXID(h.maxTXID)} would give checksum ${formatChecksum(predicted)}, not its post-apply checksum ${formatChecksum(verified.trailer.postApplyChecksum)}; asking for a snapshot`,
-        );
-      }
-    }
-    await rename(tmp, final);
-    renamed = true;
-    await syncDir(db.ltxDir);
-    try {
-      await db.applyLtx(final);
-    } catch (err) {
-      if (isStoreError(err, 'ERR_STORE_CHECKSUM_MISMATCH')) {
-        // Pages may already be written: the file now matches no position.
-        // Forget ours so the next connection asks for a snapshot.
-        db.resetPosition();
-      }
-      throw err;
-    }
-  } catch (err) {
-    await rm(tmp, { force: true });
-    // An unapplied file must not stay in the history.
-    if (renamed) await rm(final, { force: true });
-    throw err;
-  } finally {
-    guard.release();
-  }
-  if (isSnapshot(h)) {
-    log.info(
-      {
-        db: frame.name,
-        txid: formatTXID(h.maxTXID),
-        pages: h.commit,
-        bytes: verified.size,
-        receiveMs: received - started,
-        applyMs: Date.now() - received,
-      },
-      'applied snapshot',
-    );
-  } else {
-    // ageMs: since the primary committed it (its LTX timestamp; the clocks may differ across hosts).
-    log.debug(
-      {
-        db: frame.name,
-        txid: formatTXID(h.maxTXID),
-        snapshot: false,
-        receiveMs: received - started,
-        applyMs: Date.now() - received,
-        ageMs: Date.now() - Number(h.timestamp),
-      },
-      'applied',
-    );
-  }
-}
-
 async function readText(req: http2.ClientHttp2Stream): Promise<string> {
   const parts: Buffer[] = [];
   let n = 0;
@@ -265,4 +141,20 @@ async function readText(req: http2.ClientHttp2Stream): Promise<string> {
     return describeError(err);
   }
   return Buffer.concat(parts).toString('utf8');
+}
+
+function logApplied(log: Logger, r: ReceivedLtx): void {
+  const h = r.header;
+  if (isSnapshot(h)) {
+    log.info(
+      { db: r.db, txid: formatTXID(h.maxTXID), pages: h.commit, bytes: r.size, receiveMs: r.receiveMs, applyMs: r.applyMs },
+      'applied snapshot',
+    );
+  } else {
+    // ageMs: since the primary committed it (its LTX timestamp; the clocks may differ across hosts).
+    log.debug(
+      { db: r.db, txid: formatTXID(h.maxTXID), receiveMs: r.receiveMs, applyMs: r.applyMs, ageMs: Date.now() - Number(h.timestamp) },
+      'applied',
+    );
+  }
 }

@@ -3,9 +3,7 @@ import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 
 import { describeError, isErrno } from '../internal/errors.js';
 import type { Logger } from '../internal/log.js';
 import { formatPos, verifyLtxFile, type Pos } from '../ltx/index.js';
-import type { DB } from '../store/db.js';
-import { writeSnapshot } from '../store/snapshot.js';
-import type { Store } from '../store/store.js';
+import { writeSnapshot, type DB, type Store } from '../store/index.js';
 import {
   ChunkEncoder,
   encodeControlFrame,

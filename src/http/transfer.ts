@@ -3,14 +3,8 @@ import { open, rm, statfs } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { describeError } from '../internal/errors.js';
-import { invalidDatabaseName, parseName } from '../fs/names.js';
 import { LtxDecoder, formatPos, lockPgno, posToJSON, type Header, type Pos } from '../ltx/index.js';
-import { isStoreError } from '../store/errors.js';
-import { ImportError, importDatabase, importSizeLimit, inspectImportHeader, type ImportErrorCode } from '../store/import.js';
-import { LockError } from '../store/rwmutex.js';
-import { SQLITE_HEADER_SIZE } from '../store/sqlite-header.js';
-import { writeSnapshot } from '../store/snapshot.js';
-import type { Store } from '../store/store.js';
+import { importDatabase, ImportError, importSizeLimit, inspectImportHeader, invalidDatabaseName, isStoreError, LockError, SQLITE_HEADER_SIZE, writeSnapshot, type ImportErrorCode, type Store } from '../store/index.js';
 import type { ApiContext } from './api.js';
 import { sendJSON, sendText, type ApiRequest, type ApiResponse, type Route } from './server.js';
 
@@ -139,9 +133,6 @@ function databaseName(url: URL): string | { error: string } {
   if (name === null || name === '') return { error: 'missing ?name= (the database name)' };
   const bad = invalidDatabaseName(name);
   if (bad !== null) return { error: `invalid database name ${JSON.stringify(name)}: ${bad}` };
-  if (parseName(name)?.kind !== 'database') {
-    return { error: `invalid database name ${JSON.stringify(name)}: it ends in a reserved suffix (-journal, -wal, -shm, -pos, -lock)` };
-  }
   return name;
 }
 

@@ -19,6 +19,7 @@ import {
   type Header,
   type Page,
   type Pos,
+  type Trailer,
 } from '../ltx/index.js';
 import { DataFile } from './db-file.js';
 import { durableWriter } from './durable-writer.js';
@@ -67,6 +68,17 @@ export interface DBChange {
   /** LTX timestamp, ms since the epoch. */
   timestamp: number;
   ltxPath: string;
+}
+
+export interface ApplyOptions {
+  /**
+   * Require a non-snapshot file to follow on from the current position
+   * (default true); recovery's re-apply of the newest file turns it off
+   * because the database is then between that file's pre- and post-apply
+   * states.
+   */
+  expectPrevious?: boolean;
+  kind?: DBChangeKind;
 }
 
 export interface DBOptions {
@@ -666,88 +678,109 @@ export class DB {
    * it off because the database is then between that file's pre- and
    * post-apply states.
    */
-  async applyLtx(path: string, opts: { expectPrevious?: boolean; kind?: DBChangeKind } = {}): Promise<Header> {
+  async applyLtx(path: string, opts: ApplyOptions = {}): Promise<Header> {
     return this.mutex.run(async () => {
       const dec = new LtxDecoder(path, { strict: true });
       try {
         const header = await dec.decodeHeader();
-        const snapshot = isSnapshot(header);
-        if (!snapshot && (opts.expectPrevious ?? true)) {
-          if (header.minTXID !== this._pos.txid + 1n || header.preApplyChecksum !== this._pos.postApplyChecksum) {
-            throw new StoreError(
-              'ERR_STORE_POSITION_MISMATCH',
-              `${this.name}: LTX ${formatTXID(header.minTXID)}-${formatTXID(header.maxTXID)} (pre-apply ${formatChecksum(header.preApplyChecksum)}) does not follow position ${formatTXID(this._pos.txid)}/${formatChecksum(this._pos.postApplyChecksum)}`,
-            );
-          }
-        }
-        if (header.commit > 0 && this._pageSize !== 0 && header.pageSize !== this._pageSize && this._pageN > 0 && !snapshot) {
-          throw new StoreError(
-            'ERR_STORE_POSITION_MISMATCH',
-            `${this.name}: LTX page size ${header.pageSize} differs from the database's ${this._pageSize}`,
-          );
-        }
-        if (header.commit === 0) {
-          await dec.close();
-          await this.removeDataFiles();
-          this._pageSize = header.pageSize;
-          this.advance('drop', header, CHECKSUM_FLAG, path);
-          return header;
-        }
-        if (this._pageSize !== header.pageSize) {
-          this._pageSize = header.pageSize;
-          this.sums = null;
-        }
-        const created = this.dbFile === null;
-        if (created) this.dbFile = await DataFile.open(this.databasePath, true);
-        const file = this.requireDatabaseFile();
-        const sums = this.checksums();
-        const ps = header.pageSize;
-        const ranges: ByteRange[] = [];
-        // Runs of consecutive pages go to disk in large writes: one await per
-        // 4 KiB page made a 256 MB snapshot take seconds of round trips.
-        const batch = Buffer.allocUnsafe(Math.max(1, Math.floor(APPLY_BATCH_BYTES / ps)) * ps);
-        let batchFirst = 0;
-        let batchPages = 0;
-        const flush = async (): Promise<void> => {
-          if (batchPages === 0) return;
-          await file.write(batch.subarray(0, batchPages * ps), (batchFirst - 1) * ps);
-          batchPages = 0;
+        const pages = async function* (): AsyncGenerator<Page> {
+          for (let p = await dec.nextPage(); p !== null; p = await dec.nextPage()) yield p;
         };
-        for (let p = await dec.nextPage(); p !== null; p = await dec.nextPage()) {
-          if (batchPages > 0 && (p.pgno !== batchFirst + batchPages || (batchPages + 1) * ps > batch.length)) await flush();
-          if (batchPages === 0) batchFirst = p.pgno;
-          batch.set(p.data, batchPages * ps);
-          batchPages++;
-          sums.set(p.pgno, checksumPage(p.pgno, p.data));
-          const last = ranges[ranges.length - 1];
-          const off = (p.pgno - 1) * ps;
-          if (last !== undefined && last.offset + last.length === off) last.length += ps;
-          else ranges.push({ offset: off, length: ps });
-        }
-        await flush();
-        const trailer = await dec.close();
-        const size = await file.size();
-        if (size > header.commit * ps) {
-          await file.truncate(header.commit * ps);
-          ranges.push({ offset: header.commit * ps, length: size - header.commit * ps });
-        }
-        sums.truncate(header.commit);
-        const actual = await this.checksumAt(header.commit);
-        if (actual !== trailer.postApplyChecksum) {
-          throw new StoreError(
-            'ERR_STORE_CHECKSUM_MISMATCH',
-            `${this.name}: database checksum ${formatChecksum(actual)} after applying TXID ${formatTXID(header.maxTXID)} does not match its post-apply checksum ${formatChecksum(trailer.postApplyChecksum)}`,
-          );
-        }
-        this.dirty.clear();
-        await this.invalidator?.databaseChanged(this.name, snapshot ? 'all' : ranges);
-        if (created) this.invalidator?.entriesChanged(this.name);
-        this.advance(opts.kind ?? 'apply', header, trailer.postApplyChecksum, path);
+        await this.applyPages(header, pages(), () => dec.close(), path, opts);
         return header;
       } finally {
         await dec.destroy();
       }
     });
+  }
+
+  /**
+   * Applies an LTX file whose pages were already decoded and verified (a
+   * replica keeps an incremental's pages from the pass that checked it).
+   */
+  async applyDecoded(header: Header, trailer: Trailer, pages: readonly Page[], path: string, opts: ApplyOptions = {}): Promise<void> {
+    await this.mutex.run(() => this.applyPages(header, pages, () => Promise.resolve(trailer), path, opts));
+  }
+
+  private async applyPages(
+    header: Header,
+    pages: AsyncIterable<Page> | Iterable<Page>,
+    trailerOf: () => Promise<Trailer>,
+    path: string,
+    opts: ApplyOptions,
+  ): Promise<void> {
+    const snapshot = isSnapshot(header);
+    if (!snapshot && (opts.expectPrevious ?? true)) {
+      if (header.minTXID !== this._pos.txid + 1n || header.preApplyChecksum !== this._pos.postApplyChecksum) {
+        throw new StoreError(
+          'ERR_STORE_POSITION_MISMATCH',
+          `${this.name}: LTX ${formatTXID(header.minTXID)}-${formatTXID(header.maxTXID)} (pre-apply ${formatChecksum(header.preApplyChecksum)}) does not follow position ${formatTXID(this._pos.txid)}/${formatChecksum(this._pos.postApplyChecksum)}`,
+        );
+      }
+    }
+    if (header.commit > 0 && this._pageSize !== 0 && header.pageSize !== this._pageSize && this._pageN > 0 && !snapshot) {
+      throw new StoreError(
+        'ERR_STORE_POSITION_MISMATCH',
+        `${this.name}: LTX page size ${header.pageSize} differs from the database's ${this._pageSize}`,
+      );
+    }
+    if (header.commit === 0) {
+      await trailerOf();
+      await this.removeDataFiles();
+      this._pageSize = header.pageSize;
+      this.advance('drop', header, CHECKSUM_FLAG, path);
+      return;
+    }
+    if (this._pageSize !== header.pageSize) {
+      this._pageSize = header.pageSize;
+      this.sums = null;
+    }
+    const created = this.dbFile === null;
+    if (created) this.dbFile = await DataFile.open(this.databasePath, true);
+    const file = this.requireDatabaseFile();
+    const sums = this.checksums();
+    const ps = header.pageSize;
+    const ranges: ByteRange[] = [];
+    // Runs of consecutive pages go to disk in large writes: one await per
+    // 4 KiB page made a 256 MB snapshot take seconds of round trips.
+    const batch = Buffer.allocUnsafe(Math.max(1, Math.floor(APPLY_BATCH_BYTES / ps)) * ps);
+    let batchFirst = 0;
+    let batchPages = 0;
+    const flush = async (): Promise<void> => {
+      if (batchPages === 0) return;
+      await file.write(batch.subarray(0, batchPages * ps), (batchFirst - 1) * ps);
+      batchPages = 0;
+    };
+    for await (const p of pages) {
+      if (batchPages > 0 && (p.pgno !== batchFirst + batchPages || (batchPages + 1) * ps > batch.length)) await flush();
+      if (batchPages === 0) batchFirst = p.pgno;
+      batch.set(p.data, batchPages * ps);
+      batchPages++;
+      sums.set(p.pgno, checksumPage(p.pgno, p.data));
+      const last = ranges[ranges.length - 1];
+      const off = (p.pgno - 1) * ps;
+      if (last !== undefined && last.offset + last.length === off) last.length += ps;
+      else ranges.push({ offset: off, length: ps });
+    }
+    await flush();
+    const trailer = await trailerOf();
+    const size = await file.size();
+    if (size > header.commit * ps) {
+      await file.truncate(header.commit * ps);
+      ranges.push({ offset: header.commit * ps, length: size - header.commit * ps });
+    }
+    sums.truncate(header.commit);
+    const actual = await this.checksumAt(header.commit);
+    if (actual !== trailer.postApplyChecksum) {
+      throw new StoreError(
+        'ERR_STORE_CHECKSUM_MISMATCH',
+        `${this.name}: database checksum ${formatChecksum(actual)} after applying TXID ${formatTXID(header.maxTXID)} does not match its post-apply checksum ${formatChecksum(trailer.postApplyChecksum)}`,
+      );
+    }
+    this.dirty.clear();
+    await this.invalidator?.databaseChanged(this.name, snapshot ? 'all' : ranges);
+    if (created) this.invalidator?.entriesChanged(this.name);
+    this.advance(opts.kind ?? 'apply', header, trailer.postApplyChecksum, path);
   }
 
   /**

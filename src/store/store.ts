@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, readdir } from 'node:fs/promises';
 import type { Logger } from '../internal/log.js';
 import { silentLogger } from '../internal/log.js';
-import { invalidDatabaseName } from '../fs/names.js';
+import { invalidDatabaseName } from './names.js';
 import { DB, type CacheInvalidator, type DBChange } from './db.js';
 import { StoreError } from './errors.js';
 import { StoreLayout } from './layout.js';

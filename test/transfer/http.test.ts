@@ -254,7 +254,7 @@ describe('POST /import', () => {
     });
     expect(await post(s, 'app.db-wal', body)).toEqual({
       status: 400,
-      text: 'invalid database name "app.db-wal": it ends in a reserved suffix (-journal, -wal, -shm, -pos, -lock)\n',
+      text: 'invalid database name "app.db-wal": it ends in the reserved suffix -wal (-journal, -wal, -shm, -pos, -lock)\n',
     });
   });
 });
