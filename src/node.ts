@@ -1,9 +1,16 @@
 import { parseHostPort, type Config } from './config/index.js';
 import { LiteFS } from './fs/index.js';
 import { mount, type FuseMount } from './fuse/index.js';
-import { ApiServer, NodeProxyBackend, StreamServer, apiRoutes, createProxyServer, runReplicaStream, type ProxyServer } from './http/index.js';
-import { describeError } from './internal/errors.js';
-import type { Logger } from './internal/log.js';
+import {
+  ApiServer,
+  NodeProxyBackend,
+  StreamServer,
+  apiRoutes,
+  createProxyServer,
+  runReplicaStream,
+  type ProxyServer,
+} from './http/index.js';
+import { describeError, type Logger } from './internal/index.js';
 import { createLeaser, type Leaser } from './lease/index.js';
 import { LeaseMonitor, Store } from './store/index.js';
 

@@ -26,7 +26,7 @@ import {
   type StatfsReply,
   type WriteRequest,
 } from '../fuse/index.js';
-import type { Logger } from '../internal/log.js';
+import type { Logger } from '../internal/index.js';
 import type { ByteRange, CacheInvalidator, DB, Store } from '../store/index.js';
 import { LAG_INO, PRIMARY_INO, ROOT_INO, InodeTable } from './inodes.js';
 import { fileName, parseName, type FileKind, type ParsedName } from './names.js';

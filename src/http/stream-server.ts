@@ -1,7 +1,6 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
-import { describeError, isErrno } from '../internal/errors.js';
-import type { Logger } from '../internal/log.js';
+import { describeError, formatNodeID, isErrno, type Logger } from '../internal/index.js';
 import { formatPos, verifyLtxFile, type Pos } from '../ltx/index.js';
 import { writeSnapshot, type DB, type Store } from '../store/index.js';
 import {
@@ -124,7 +123,7 @@ export class StreamServer {
    */
   handoff(nodeID: bigint, leaseID: string): Promise<void> {
     const s = this.subs.get(nodeID);
-    if (s === undefined) return Promise.reject(new Error(`node ${hexID(nodeID)} is not connected`));
+    if (s === undefined) return Promise.reject(new Error(`node ${formatNodeID(nodeID)} is not connected`));
     return new Promise((resolve, reject) => {
       s.handoffLeaseID = leaseID;
       s.handoffDone = { resolve, reject };
@@ -139,7 +138,7 @@ export class StreamServer {
     if (nodeID === null) return sendText(res, 400, 'missing or invalid Litefs-Id header');
     if (nodeID === store.nodeID) return sendText(res, 400, 'cannot connect to self');
     if (!store.isPrimary) return sendText(res, 503, 'this node is not the primary');
-    if (this.subs.has(nodeID)) return sendText(res, 409, `node ${hexID(nodeID)} already has a stream`);
+    if (this.subs.has(nodeID)) return sendText(res, 409, `node ${formatNodeID(nodeID)} already has a stream`);
 
     let posMap: Map<string, Pos>;
     try {
@@ -162,7 +161,7 @@ export class StreamServer {
     });
     // Headers go out now: the replica waits for them before reading frames.
     (res as Http2ServerResponse).writeHead(200, { 'Content-Type': 'application/octet-stream' });
-    const log = this.log.child({ replica: hexID(nodeID) });
+    const log = this.log.child({ replica: formatNodeID(nodeID) });
     log.info({ databases: posMap.size }, 'replica connected');
     try {
       await this.serve(sub, stream, log);
@@ -368,10 +367,6 @@ function drained(stream: ServerHttp2Stream): Promise<void> {
     stream.on('drain', done);
     stream.on('close', done);
   });
-}
-
-function hexID(id: bigint): string {
-  return id.toString(16).toUpperCase().padStart(16, '0');
 }
 
 /** How far a snapshot's scratch file has been written; senders wait on it. */

@@ -2,9 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { open, rm, statfs } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { describeError } from '../internal/errors.js';
-import { LtxDecoder, formatPos, lockPgno, posToJSON, type Header, type Pos } from '../ltx/index.js';
-import { importDatabase, ImportError, importSizeLimit, inspectImportHeader, invalidDatabaseName, isStoreError, LockError, SQLITE_HEADER_SIZE, writeSnapshot, type ImportErrorCode, type Store } from '../store/index.js';
+import { describeError } from '../internal/index.js';
+import { formatPos, lockPgno, LtxDecoder, posToJSON, type Header, type Pos } from '../ltx/index.js';
+import {
+  importDatabase,
+  ImportError,
+  importSizeLimit,
+  inspectImportHeader,
+  invalidDatabaseName,
+  isStoreError,
+  LockError,
+  SQLITE_HEADER_SIZE,
+  writeSnapshot,
+  type ImportErrorCode,
+  type Store,
+} from '../store/index.js';
 import type { ApiContext } from './api.js';
 import { sendJSON, sendText, type ApiRequest, type ApiResponse, type Route } from './server.js';
 

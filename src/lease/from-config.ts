@@ -1,5 +1,5 @@
-import type { Config } from '../config/types.js';
-import type { Logger } from '../internal/log.js';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../internal/index.js';
 import { ConsulLeaser, type ConsulLeaserOptions } from './consul.js';
 import { StaticLeaser } from './static.js';
 import type { Leaser } from './types.js';

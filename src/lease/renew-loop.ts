@@ -1,7 +1,5 @@
-import { describeError } from '../internal/errors.js';
-import { silentLogger, type Logger } from '../internal/log.js';
+import { describeError, silentLogger, sleep, type Logger } from '../internal/index.js';
 import { isLeaseError } from './errors.js';
-import { sleep } from './handoff.js';
 import type { Lease } from './types.js';
 
 export interface RenewLoopOptions {

@@ -1,6 +1,6 @@
 import fs, { constants, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { isErrno } from '../internal/errors.js';
+import { isErrno } from '../internal/index.js';
 
 /**
  * One underlying file of a database (the SQLite file, its journal, the undo

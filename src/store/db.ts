@@ -1,21 +1,20 @@
+import type { Stats } from 'node:fs';
 import { mkdir, rm, unlink } from 'node:fs/promises';
-import type { Logger } from '../internal/log.js';
-import { isErrno } from '../internal/errors.js';
-import { Mutex } from '../internal/mutex.js';
+import { isErrno, Mutex, type Logger } from '../internal/index.js';
 import {
   CHECKSUM_FLAG,
-  HEADER_FLAG_COMPRESS_LZ4,
-  LtxDecoder,
   checksumPage,
   computePageChecksums,
+  encodeLtxToBuffer,
   formatChecksum,
   formatTXID,
+  HEADER_FLAG_COMPRESS_LZ4,
   isSnapshot,
   lockPgno,
+  LtxDecoder,
   newHeader,
   syncDir,
   writeLtxFile,
-  encodeLtxToBuffer,
   type Header,
   type Page,
   type Pos,
@@ -250,7 +249,7 @@ export class DB {
     return this.dbFile === null ? 0 : this.dbFile.size();
   }
 
-  async statDatabase(): Promise<import('node:fs').Stats | null> {
+  async statDatabase(): Promise<Stats | null> {
     return this.dbFile === null ? null : this.dbFile.stat();
   }
 
@@ -369,7 +368,7 @@ export class DB {
     return this.journalFile === null ? 0 : this.journalFile.size();
   }
 
-  async statJournal(): Promise<import('node:fs').Stats | null> {
+  async statJournal(): Promise<Stats | null> {
     return this.journalFile === null ? null : this.journalFile.stat();
   }
 

@@ -6,17 +6,15 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CodedError } from '../internal/errors.js';
-import type { Logger } from '../internal/log.js';
-import { silentLogger } from '../internal/log.js';
+import { CodedError, silentLogger, type Logger } from '../internal/index.js';
 import {
   DatabaseChecksum,
-  HEADER_FLAG_COMPRESS_LZ4,
-  LtxEncoder,
-  LtxFileSink,
   formatPos,
+  HEADER_FLAG_COMPRESS_LZ4,
   lockPgno,
+  LtxEncoder,
   ltxFilename,
+  LtxFileSink,
   newHeader,
   type Header,
   type Pos,
@@ -41,13 +39,7 @@ export type ImportErrorCode =
   /** The LTX file is durable but applying it failed (disk trouble). */
   | 'ERR_IMPORT_APPLY';
 
-export class ImportError extends CodedError {
-  declare readonly code: ImportErrorCode;
-
-  constructor(code: ImportErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class ImportError extends CodedError<ImportErrorCode> {}
 
 /** What the first 100 bytes of an upload say, before its size is known. */
 export interface ImportHeader {

@@ -1,6 +1,6 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { isErrno } from '../internal/errors.js';
+import { isErrno } from '../internal/index.js';
 import { isValidPageSize, lockPageNumber } from './sqlite-header.js';
 
 /**

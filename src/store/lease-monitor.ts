@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { describeError } from '../internal/errors.js';
-import type { Logger } from '../internal/log.js';
-import { PrimaryExistsError, isLeaseError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
+import { describeError, formatNodeID, withTimeout, type Logger } from '../internal/index.js';
+import { isLeaseError, PrimaryExistsError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
 import { InternalLockOwner } from './rwmutex.js';
 import type { Store } from './store.js';
 
@@ -272,7 +271,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
 
   /** Steps down and passes the lease to `nodeID`; false if that failed (the lease is then released). */
   private async handOff(lease: Lease, nodeID: bigint): Promise<boolean> {
-    const target = nodeID.toString(16).toUpperCase().padStart(16, '0');
+    const target = formatNodeID(nodeID);
     if (!this.opts.prepareHandoff(nodeID)) {
       this.log.warn({ target }, 'handoff target is not connected');
       return false;
@@ -357,20 +356,4 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     this._ready = true;
     this.emit('ready');
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
 }

@@ -1,7 +1,6 @@
 import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../internal/log.js';
-import { describeError } from '../internal/errors.js';
+import { describeError, type Logger } from '../internal/index.js';
 import { formatChecksum, formatTXID, verifyLtxFile, type Pos, type VerifyResult } from '../ltx/index.js';
 import type { DB } from './db.js';
 import { StoreError, isStoreError } from './errors.js';

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../internal/log.js';
+import type { Logger } from '../internal/index.js';
 import {
-  LtxDecoder,
   checksumPage,
   formatChecksum,
   formatPos,
   formatTXID,
   isSnapshot,
+  LtxDecoder,
   ltxFilename,
   syncDir,
   type Header,
@@ -141,7 +141,7 @@ async function storeAndDecode(tmp: string, body: AsyncIterable<Uint8Array>, onAc
       const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
       pending.length = 0;
       pendingBytes = 0;
-      for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+      for (let off = 0; off < buf.length;) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
     };
     const source = body[Symbol.asyncIterator]();
     let ended = false;

@@ -1,5 +1,5 @@
 import { stat, unlink } from 'node:fs/promises';
-import { describeError, isErrno } from '../internal/errors.js';
+import { describeError, isErrno } from '../internal/index.js';
 import { StoreError } from './errors.js';
 import { listLtxFiles } from './ltx-files.js';
 

@@ -3,11 +3,11 @@ import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DatabaseChecksum,
-  HEADER_FLAG_COMPRESS_LZ4,
-  LtxEncoder,
   formatChecksum,
   formatTXID,
+  HEADER_FLAG_COMPRESS_LZ4,
   lockPgno,
+  LtxEncoder,
   newHeader,
   type Header,
   type Page,

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, readdir } from 'node:fs/promises';
-import type { Logger } from '../internal/log.js';
-import { silentLogger } from '../internal/log.js';
+import { formatNodeID, silentLogger, type Logger } from '../internal/index.js';
 import { invalidDatabaseName } from './names.js';
 import { DB, type CacheInvalidator, type DBChange } from './db.js';
 import { StoreError } from './errors.js';
@@ -53,7 +52,7 @@ export class Store extends EventEmitter<StoreEvents> {
   }
 
   get nodeIDString(): string {
-    return this.nodeID.toString(16).toUpperCase().padStart(16, '0');
+    return formatNodeID(this.nodeID);
   }
 
   get isPrimary(): boolean {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
-import { isErrno } from '../internal/errors.js';
+import { isErrno } from '../internal/index.js';
 import { checksumPage, type Pos } from '../ltx/index.js';
 import { DataFile } from './db-file.js';
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runPython } from '../helpers/sqlite-clients.js';
-import { runProcess, spawnInteractive } from '../helpers/processes.js';
+import { spawnInteractive } from '../helpers/processes.js';
 import { MemfsMounts } from './fixture.js';
 import { READER_MODES } from './modes.js';
 import { waitUntil } from '../helpers/wait.js';

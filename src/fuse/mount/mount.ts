@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { silentLogger, type Logger } from '../../internal/log.js';
+import { silentLogger, withTimeout, type Logger } from '../../internal/index.js';
 import { FuseMountError } from '../errors.js';
 import type { FuseFilesystem } from '../filesystem.js';
 import type { Negotiated } from '../session/negotiate.js';
@@ -295,20 +295,4 @@ export async function mount(mountpoint: string, filesystem: FuseFilesystem, opts
   } finally {
     if (!registered) release(mp);
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, err: () => Error): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(err()), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
 }

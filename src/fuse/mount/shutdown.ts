@@ -1,5 +1,4 @@
-import { describeError } from '../../internal/errors.js';
-import { silentLogger, type Logger } from '../../internal/log.js';
+import { describeError, silentLogger, type Logger } from '../../internal/index.js';
 import { activeMounts, unmountAll } from './registry.js';
 
 export interface ShutdownOptions {

@@ -1,5 +1,5 @@
 import type { Capability } from '../protocol/capabilities.js';
-import type { Logger } from '../../internal/log.js';
+import type { Logger } from '../../internal/index.js';
 import { Errno, errnoName, errnoOf } from '../errors.js';
 import type { FuseFilesystem } from '../filesystem.js';
 import type { InHeader, RequestBody } from '../protocol/decode.js';

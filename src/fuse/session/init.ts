@@ -1,4 +1,4 @@
-import type { Logger } from '../../internal/log.js';
+import type { Logger } from '../../internal/index.js';
 import { FuseMountError } from '../errors.js';
 import type { FuseFilesystem } from '../filesystem.js';
 import { type Capability, capabilitiesOf } from '../protocol/capabilities.js';

@@ -1,4 +1,4 @@
-import { silentLogger, type Logger } from '../../internal/log.js';
+import { silentLogger, type Logger } from '../../internal/index.js';
 import { Errno, FuseMountError, FuseProtocolError, FuseSessionError, errnoOf } from '../errors.js';
 import type { FuseFilesystem } from '../filesystem.js';
 import type { Capability } from '../protocol/capabilities.js';
