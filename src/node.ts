@@ -1,5 +1,5 @@
 import { parseHostPort, type Config } from './config/index.js';
-import { LiteFS } from './fs/index.js';
+import { LiteFS, MountLocks } from './fs/index.js';
 import { mount, type FuseMount } from './fuse/index.js';
 import {
   ApiServer,
@@ -50,6 +50,7 @@ export class LiteFSNode {
   private leaser: Leaser | null = null;
   private fs: LiteFS | null = null;
   private fuse: FuseMount | null = null;
+  private mountLocks: MountLocks | null = null;
   private proxy: ProxyServer | null = null;
   private readonly stopping = new AbortController();
   private readonly config: Config;
@@ -166,6 +167,8 @@ export class LiteFSNode {
       reader: 'worker',
     });
     fs.attach(this.fuse);
+    this.mountLocks = new MountLocks(config.fuse.dir, log.child({ component: 'locks' }));
+    store.clientLocks = this.mountLocks;
     monitor.on('primaryChange', () => fs.primaryChanged());
     log.info({ mountDir: config.fuse.dir }, 'mounted');
   }
@@ -208,6 +211,12 @@ export class LiteFSNode {
     if (this._api !== null) {
       await this._api.close().catch((err: unknown) => this.log.error({ err }, 'closing the HTTP server failed'));
       this._api = null;
+    }
+    if (this.mountLocks !== null) {
+      // The daemon's own descriptors on the mount go before the mount does.
+      if (this._store !== null) this._store.clientLocks = null;
+      await this.mountLocks.close();
+      this.mountLocks = null;
     }
     if (this.fuse !== null) {
       await this.fuse.unmount().catch((err: unknown) => this.log.error({ err }, 'unmount failed'));

@@ -269,9 +269,9 @@ export class StreamServer {
     const started = Date.now();
     const spool = new SpoolProgress();
     const writing = writeSnapshot(db, {
+      sys: this.opts.store.sys,
       compress: this.opts.compress,
       nodeID: this.opts.store.nodeID,
-      lockTimeoutMs: this.opts.snapshotTimeoutMs,
       onProgress: (path, bytes) => spool.advance(path, bytes),
     }).then(
       (snap) => {

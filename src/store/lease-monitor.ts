@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describeError, formatNodeID, withTimeout, type Logger } from '../internal/index.js';
 import { isLeaseError, PrimaryExistsError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
-import { InternalLockOwner } from './rwmutex.js';
 import type { Store } from './store.js';
 
 /** How a replica's stream to the primary ended. */
@@ -295,20 +294,16 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
   }
 
   /**
-   * Waits until no SQLite client holds RESERVED on any database: a writer
-   * holds it from its first write until after its commit point.
+   * Waits until every commit that was already being recorded when this
+   * node stopped being writeable has finished: commits run one at a time
+   * per database, and every later one is refused.
    */
   private async waitForCommits(timeoutMs: number): Promise<void> {
-    const owner = new InternalLockOwner('handoff');
-    const signal = AbortSignal.timeout(timeoutMs);
     for (const db of this.opts.store.databases()) {
-      const reserved = db.locks.mutex('reserved');
       try {
-        await reserved.lock(owner, signal);
+        await withTimeout(db.settle(), timeoutMs, `waiting for ${db.name}'s commit in flight`);
       } catch (err) {
-        this.log.warn({ db: db.name, err }, `a writer still holds the database after ${timeoutMs} ms; handing off anyway`);
-      } finally {
-        reserved.unlock(owner);
+        this.log.warn({ db: db.name, err }, `a commit is still being recorded after ${timeoutMs} ms; handing off anyway`);
       }
     }
   }
