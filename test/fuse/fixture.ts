@@ -11,14 +11,14 @@ export interface Mounted {
 /**
  * Mounts a fresh MemFs on a fresh directory, in this (test) process. Use
  * `unmountAll` in afterEach: it unmounts even after a failed assertion.
- * `defaults.reader` applies to every mount (unless its own options say
- * otherwise); a mount that did not get the mode asked for is refused, so a
- * test parametrized by mode really runs in that mode.
+ * Mounts read the device with reader threads, as litefs does, unless their
+ * own options say otherwise; a mount that did not get the mode asked for is
+ * refused, so a test really runs in that mode.
  */
 export class MemfsMounts {
   private readonly live: { dir: string; m?: FuseMount }[] = [];
 
-  constructor(private readonly defaults: { reader?: ReaderOption } = {}) {}
+  constructor(private readonly defaults: { reader?: ReaderOption } = { reader: 'worker' }) {}
 
   async mount(opts: { memfs?: MemFsOptions; mount?: MountOptions; seed?: (fs: MemFs) => void } = {}): Promise<Mounted> {
     const dir = await makeMountDir('fuse-memfs-');
