@@ -269,14 +269,6 @@ describe('dispatch and errors', () => {
     expect(kept[2]!.data.every((b) => b === 0x63)).toBe(true);
     t.end();
   });
-
-  it('works with asynchronous replies', async () => {
-    const { t } = await start({ lookup: () => ({ nodeid: 5n, attr: attr(5n) }) }, { replyMode: 'async' });
-    t.push(request(Opcode.LOOKUP, 60n, cstr('x')));
-    const r = await t.replyTo(60n);
-    expect(r.payload.readBigUInt64LE(0)).toBe(5n);
-    t.end();
-  });
 });
 
 describe('lookup counts', () => {

@@ -30,8 +30,9 @@ import type { SessionCounters } from './stats.js';
 /**
  * Where replies go. `onRejected` runs if the kernel did not take the reply
  * (the request was interrupted away, or the connection is gone); lookup
- * counts are raised before sending and lowered again there, so a FORGET
- * racing with an asynchronous reply write can never see a count too low.
+ * counts are raised before the reply is written and lowered again there,
+ * so a FORGET the kernel sends as soon as it has the reply can never find a
+ * count too low.
  */
 export interface ReplySink {
   send(unique: bigint, chunks: Buffer[], onRejected?: () => void): void;

@@ -51,13 +51,6 @@ export interface SessionOptions {
    * add round trips (native-notes/fuse.md), and each costs a V8 isolate.
    */
   workerThreads?: number;
-  /**
-   * 'sync' (default) writes replies with writeSync from the event loop: a
-   * reply write never waits for a client, and it saves a pool round trip.
-   * 'async' writes them on the pool (measured ~2x slower); then a buffer a
-   * READ handler returns must not change until the reply is written.
-   */
-  replyMode?: 'sync' | 'async';
   /** Largest WRITE the kernel may send, 4 KiB – 1 MiB. Default 1 MiB. */
   maxWrite?: number;
   maxReadahead?: number;
@@ -108,9 +101,6 @@ export function checkSessionOptions(opts: SessionOptions): {
   if (!Number.isInteger(maxWrite) || maxWrite < 4096 || maxWrite > MAX_WRITE_LIMIT) {
     throw new FuseMountError('ERR_FUSE_BAD_OPTION', `maxWrite must be an integer from 4096 to ${MAX_WRITE_LIMIT}, got ${String(maxWrite)}`);
   }
-  if (opts.replyMode !== undefined && opts.replyMode !== 'sync' && opts.replyMode !== 'async') {
-    throw new FuseMountError('ERR_FUSE_BAD_OPTION', `replyMode must be 'sync' or 'async', got ${String(opts.replyMode)}`);
-  }
   return { readers, maxWrite, reader, workerThreads };
 }
 
@@ -137,7 +127,6 @@ export class FuseSession {
   private readonly debug: boolean;
   private readonly readerInfo: ReaderInfo;
   private readonly bufSize: number;
-  private readonly replyAsync: boolean;
   private readonly onceLog: OnceLog;
   private readonly counts: SessionCounters = emptyStats();
   private readonly lookups = new LookupCounts();
@@ -177,7 +166,6 @@ export class FuseSession {
     });
     // The kernel refuses reads into buffers smaller than header + write_in + max_write.
     this.bufSize = maxWrite + 4096;
-    this.replyAsync = opts.replyMode === 'async';
     this.onceLog = new OnceLog(this.logger);
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
@@ -435,26 +423,20 @@ export class FuseSession {
     this.dispatcher.error(err.unique, Errno.EIO!);
   }
 
+  /**
+   * Replies are written synchronously from this thread: the device never
+   * blocks a reply write (the kernel only queues it for the waiting
+   * client), and writing on the pool instead cost a pool round trip per
+   * request, about half the round trips (native-notes/fuse.md §6).
+   */
   private send(unique: bigint, chunks: Buffer[], onRejected?: () => void): void {
-    if (!this.replyAsync) {
-      try {
-        this.transport.writeSync(chunks);
-        this.counts.replies++;
-      } catch (err) {
-        this.writeFailed(unique, err);
-        onRejected?.();
-      }
-      return;
+    try {
+      this.transport.writeSync(chunks);
+      this.counts.replies++;
+    } catch (err) {
+      this.writeFailed(unique, err);
+      onRejected?.();
     }
-    this.transport.write(chunks).then(
-      () => {
-        this.counts.replies++;
-      },
-      (err: unknown) => {
-        this.writeFailed(unique, err);
-        onRejected?.();
-      },
-    );
   }
 
   private writeFailed(unique: bigint, err: unknown): void {
@@ -480,7 +462,6 @@ export class FuseSession {
           congestionThreshold: this.opts.congestionThreshold,
         },
       });
-      // Synchronous even in async reply mode: nothing else may happen before INIT is answered.
       this.transport.writeSync([encodeReply(h.unique, INIT_OUT_SIZE, (b, o) => writeInitOut(b, o, answer.out))]);
       if (answer.kind === 'retry') return;
       const negotiated: Negotiated = { ...answer.negotiated, reader: this.readerInfo };
