@@ -30,9 +30,6 @@ export type { ClearResult } from './mount/unmount.js';
 export { abortConnection, FUSECTL_DIR } from './mount/fusectl.js';
 export { fuseMountsAt, isFuseEntry, parseMountinfo, readMountinfo } from './mount/mountinfo.js';
 export type { MountEntry } from './mount/mountinfo.js';
-export { installShutdownHandlers } from './mount/shutdown.js';
-export type { ShutdownOptions } from './mount/shutdown.js';
-export { activeMounts, unmountAll } from './mount/registry.js';
 
 export { CAPABILITY_BITS, capabilitiesOf, flagsOf } from './protocol/capabilities.js';
 export type { Capability } from './protocol/capabilities.js';

@@ -10,7 +10,7 @@ const viteNode = createRequire(import.meta.url).resolve('vite-node/vite-node.mjs
 export interface DaemonOptions {
   uid?: number;
   gid?: number;
-  mode?: 'crash' | 'handlers' | 'exithook';
+  mode?: 'crash' | 'exithook';
   /** The session's `reader` option; default not set ('auto'). */
   reader?: ReaderOption;
   /** MemFs ioFile: handlers do real fs.promises I/O on it. */

@@ -4,15 +4,16 @@
  * Mounts a MemFs holding hello.txt and prints "reader <mode> <reason>", then
  * "mounted <dir>" when ready, or "error <code> <message>" if mounting failed.
  * FUSE_TEST_MODE:
- *   crash    (default) no handlers, no exit hook: a SIGKILL leaves the mount
+ *   crash    (default) the mount is not detached at exit: a SIGKILL leaves it
  *            exactly as a crash would
- *   handlers installShutdownHandlers(); stdin "throw" raises an uncaught error
- *   exithook only the exit hook; stdin "exit" calls process.exit(0) while mounted
+ *   exithook the exit hook detaches the mount; stdin "exit" calls
+ *            process.exit(0) while mounted
+ * stdin "throw" raises an uncaught error.
  * FUSE_TEST_READER: the session's `reader` option (default: not set, i.e. 'auto').
  * FUSE_TEST_IOFILE: MemFs `ioFile` (handlers then do real fs.promises I/O on it).
  * stdin "stats" prints "stats <json>" with the session stats and MemFs's fileIoOps.
  */
-import { FuseMountError, installShutdownHandlers, mount, type ReaderOption } from '../../src/fuse/index.js';
+import { FuseMountError, mount, type ReaderOption } from '../../src/fuse/index.js';
 import { MemFs } from './memfs.js';
 
 const dir = process.env.FUSE_TEST_MOUNTPOINT;
@@ -24,7 +25,6 @@ if (!dir) {
 }
 const fs = new MemFs({ ioFile: process.env.FUSE_TEST_IOFILE });
 fs.writeFile('hello.txt', 'hello from the daemon\n');
-if (mode === 'handlers') installShutdownHandlers();
 try {
   const m = await mount(dir, fs, { fsname: 'memfs-daemon', subtype: 'memfs', unmountOnExit: mode !== 'crash', reader });
   fs.mount = m;

@@ -28,7 +28,7 @@ afterEach(async () => {
 async function daemonWith(env: NodeJS.ProcessEnv, ioFile?: string): Promise<{ dir: string; daemon: InteractiveChild; readerLine: string }> {
   const dir = await makeMountDir();
   dirs.push(dir);
-  const daemon = startDaemon(dir, { mode: 'handlers', env, ioFile });
+  const daemon = startDaemon(dir, { mode: 'exithook', env, ioFile });
   daemons.push(daemon);
   const readerLine = await daemon.waitForLine(/^(reader|error) /, 60_000);
   expect(await daemon.waitForLine(/^(mounted|error)/, 60_000)).toBe(`mounted ${dir}`);
@@ -71,8 +71,8 @@ describe("reader 'auto' in a separate process", () => {
     expect(stats.reader).toBe('worker');
     expect(stats.fileIoOps as number).toBeGreaterThan(300); // the pool did real work for the handlers
     expect(stats.inflight).toBe(0);
-    daemon.kill('SIGTERM');
-    await daemon.exited;
+    daemon.writeLine('exit');
+    expect((await daemon.exited).code).toBe(0);
     expect(await fuseMountsAt(dir)).toEqual([]);
   });
 

@@ -46,16 +46,6 @@ function liveEntries(): Entry[] {
   return out;
 }
 
-/** Mounts this process serves. */
-export function activeMounts(): RegisteredMount[] {
-  return liveEntries().map((e) => e.mount);
-}
-
-/** Unmounts everything this process serves (for shutdown handlers). */
-export async function unmountAll(): Promise<void> {
-  await Promise.allSettled(activeMounts().map((m) => m.unmount()));
-}
-
 /**
  * Runs on process exit with sessions still running, when nothing
  * asynchronous can run any more. Without it the process cannot even exit:
