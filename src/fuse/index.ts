@@ -14,14 +14,12 @@ export { FuseSession } from './session/session.js';
 export type { InvalEntryOptions, SessionEnd, SessionEndReason, SessionOptions } from './session/session.js';
 export type { SessionStats } from './session/stats.js';
 export { DevFuseTransport } from './session/transport.js';
-export type { FuseTransport } from './session/transport.js';
-export { POOL_HEADROOM, chooseReader, startThreadpoolSize } from './session/reader-mode.js';
-export type { ReaderChoiceInput, ReaderInfo, ReaderMode, ReaderOption } from './session/reader-mode.js';
+export type { FuseTransport, TransportSink } from './session/transport.js';
 export { FuseReaderError } from './session/reader-error.js';
 export type { FuseReaderErrorCode } from './session/reader-error.js';
 export type { ReaderStop, ThreadReadSink, ThreadReaderOptions } from './session/reader-threads.js';
 export { MAX_WRITE_LIMIT, MIN_KERNEL_MINOR, PROTOCOL_MAJOR, PROTOCOL_MINOR } from './session/negotiate.js';
-export type { InitAdjust, InitInfo, Negotiated, NegotiatedTerms } from './session/negotiate.js';
+export type { InitAdjust, InitInfo, Negotiated } from './session/negotiate.js';
 
 export { FuseMount, mount } from './mount/mount.js';
 export type { MountOptions, UnmountOptions } from './mount/mount.js';

@@ -55,12 +55,11 @@ describe('mount errors are typed and immediate', () => {
     dirs.push(dir);
     await expectMountError(mount(dir, new MemFs(), { devicePath: '/nonexistent/fuse' }), 'ERR_FUSE_NO_DEVICE');
     await expectMountError(mount(dir, new MemFs(), { fsname: 'a,rw' }), 'ERR_FUSE_BAD_OPTION');
-    await expectMountError(mount(dir, new MemFs(), { readers: 0 }), 'ERR_FUSE_BAD_OPTION');
     await expectMountError(mount(dir, new MemFs(), { maxWrite: 4 << 20 }), 'ERR_FUSE_BAD_OPTION');
-    const badReader = await expectMountError(mount(dir, new MemFs(), { reader: 'threads' as 'worker' }), 'ERR_FUSE_BAD_OPTION');
-    expect(badReader.message).toMatch(/reader must be .* got threads/);
-    await expectMountError(mount(dir, new MemFs(), { workerThreads: 0 }), 'ERR_FUSE_BAD_OPTION');
+    const noThreads = await expectMountError(mount(dir, new MemFs(), { workerThreads: 0 }), 'ERR_FUSE_BAD_OPTION');
+    expect(noThreads.message).toMatch(/workerThreads must be an integer from 1 to 8, got 0/);
     await expectMountError(mount(dir, new MemFs(), { workerThreads: 9 }), 'ERR_FUSE_BAD_OPTION');
+    await expectMountError(mount(dir, new MemFs(), { workerThreads: 1.5 }), 'ERR_FUSE_BAD_OPTION');
     expect(await fuseMountsAt(dir)).toEqual([]); // nothing left mounted by the failures
   });
 
@@ -159,8 +158,7 @@ describe('daemon shutdown paths leave no mount behind', () => {
   async function mounted() {
     const dir = await makeMountDir();
     dirs.push(dir);
-    const daemon = startDaemon(dir, { mode: 'exithook', reader: 'worker' });
-    expect(await daemon.waitForLine(/^reader /, 60_000)).toMatch(/^reader worker /);
+    const daemon = startDaemon(dir, { mode: 'exithook' });
     expect(await daemon.waitForLine(/^(mounted|error)/, 60_000)).toBe(`mounted ${dir}`);
     expect(await fuseMountsAt(dir)).toHaveLength(1);
     return { dir, daemon };

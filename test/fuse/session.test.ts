@@ -45,18 +45,10 @@ function bit(name: keyof typeof CAPABILITY_BITS): number {
   return 2 ** CAPABILITY_BITS[name];
 }
 
-/** started(), read by reader threads as litefs does; checks the session really uses them. */
-async function start(fs: FuseFilesystem, opts: SessionOptions = {}, init?: Buffer) {
-  const r = await started(fs, { reader: 'worker', ...opts }, init);
-  expect(r.negotiated.reader.mode).toBe('worker');
-  expect(r.t.threadOptions).toBeDefined();
-  return r;
-}
-
 describe('INIT negotiation', () => {
   it('replies 7.38 with the requested ∩ offered flags, 1 MiB writes and FUSE_INIT_EXT', async () => {
     const fs: FuseFilesystem = { setlk: () => undefined, getlk: () => null };
-    const { negotiated, initReply, t } = await start(fs);
+    const { negotiated, initReply, t } = await started(fs);
     const p = initReply.payload;
     expect(initReply.error).toBe(0);
     expect(initReply.len).toBe(16 + 64);
@@ -82,7 +74,7 @@ describe('INIT negotiation', () => {
   it('honours what the kernel refuses and omits flags2 without FUSE_INIT_EXT', async () => {
     const fs: FuseFilesystem = { setlk: () => undefined };
     const offered = bit('asyncRead') | bit('bigWrites'); // no POSIX locks, no max_pages, no INIT_EXT
-    const { negotiated, initReply, t } = await start(fs, {}, initIn(45, offered, 0xffffffff));
+    const { negotiated, initReply, t } = await started(fs, {}, initIn(45, offered, 0xffffffff));
     const flags = initReply.payload.readUInt32LE(12);
     expect(flags).toBe(offered);
     expect(initReply.payload.readUInt32LE(32)).toBe(0); // flags2
@@ -100,7 +92,7 @@ describe('INIT negotiation', () => {
         return { disable: ['asyncRead'], enable: ['flockLocks'], maxWrite: 65536 };
       },
     };
-    const { negotiated, initReply, t } = await start(fs);
+    const { negotiated, initReply, t } = await started(fs);
     expect(seen).toEqual({ minor: 45, locks: true });
     const flags = initReply.payload.readUInt32LE(12);
     expect(flags & bit('asyncRead')).toBe(0);
@@ -112,7 +104,7 @@ describe('INIT negotiation', () => {
   });
 
   it('drops lock capabilities when the filesystem cannot answer them', async () => {
-    const { negotiated, t } = await start({}, { capabilities: { posixLocks: true, flockLocks: true } });
+    const { negotiated, t } = await started({}, { capabilities: { posixLocks: true, flockLocks: true } });
     expect(negotiated.capabilities.has('posixLocks')).toBe(false);
     expect(negotiated.capabilities.has('flockLocks')).toBe(false);
     t.end();
@@ -120,7 +112,7 @@ describe('INIT negotiation', () => {
 
   it('refuses kernels older than 7.31 with EPROTO and a typed error', async () => {
     const t = new FakeTransport();
-    const s = new FuseSession({}, t, { reader: 'worker' });
+    const s = new FuseSession({}, t);
     const p = s.start();
     t.push(request(Opcode.INIT, 2n, initIn(26, KERNEL_FLAGS)));
     await expect(p).rejects.toMatchObject({ code: 'ERR_FUSE_INIT_FAILED' });
@@ -130,7 +122,7 @@ describe('INIT negotiation', () => {
 
   it('answers a newer major with 7 and waits for the next INIT', async () => {
     const t = new FakeTransport();
-    const s = new FuseSession({}, t, { reader: 'worker' });
+    const s = new FuseSession({}, t);
     const p = s.start();
     t.push(request(Opcode.INIT, 2n, initIn(0, 0, 0, 0, 8)));
     const first = await t.replyTo(2n);
@@ -141,7 +133,7 @@ describe('INIT negotiation', () => {
   });
 
   it('refuses a second INIT once negotiated', async () => {
-    const { t, s } = await start({});
+    const { t, s } = await started({});
     t.push(request(Opcode.INIT, 9n, initIn(45, 0)));
     expect((await t.replyTo(9n)).error).toBe(-EPROTO);
     expect(s.negotiated?.capabilities.has('asyncRead')).toBe(true);
@@ -150,7 +142,7 @@ describe('INIT negotiation', () => {
 
   it('answers requests before INIT with EPROTO', async () => {
     const t = new FakeTransport();
-    const s = new FuseSession({ getattr: () => ({ attr: attr(1n) }) }, t, { reader: 'worker' });
+    const s = new FuseSession({ getattr: () => ({ attr: attr(1n) }) }, t);
     void s.start().catch(() => undefined);
     t.push(request(Opcode.GETATTR, 6n, Buffer.alloc(16)));
     expect((await t.replyTo(6n)).error).toBe(-EPROTO);
@@ -160,7 +152,7 @@ describe('INIT negotiation', () => {
 
 describe('dispatch and errors', () => {
   it('answers ENOSYS for unknown opcodes and missing handlers, defaults for open/release/statfs', async () => {
-    const { t } = await start({});
+    const { t } = await started({});
     t.push(request(200, 10n));
     t.push(request(Opcode.MKDIR, 12n, Buffer.concat([u32s(0o755, 0o22), cstr('d')])));
     t.push(request(Opcode.OPEN, 14n, u32s(2, 0), { nodeid: 5n }));
@@ -181,7 +173,7 @@ describe('dispatch and errors', () => {
   });
 
   it('answers GETXATTR with ENODATA when asked to', async () => {
-    const { t } = await start({}, { getxattr: 'ENODATA' });
+    const { t } = await started({}, { getxattr: 'ENODATA' });
     t.push(request(Opcode.GETXATTR, 20n, Buffer.concat([u32s(0, 0), cstr('security.capability')])));
     expect((await t.replyTo(20n)).error).toBe(-ENODATA);
     t.end();
@@ -196,7 +188,7 @@ describe('dispatch and errors', () => {
         throw new Error('handler bug');
       },
     };
-    const { t, s } = await start(fs, { logger });
+    const { t, s } = await started(fs, { logger });
     t.push(request(Opcode.LOOKUP, 10n, cstr('missing')));
     t.push(request(Opcode.LOOKUP, 12n, cstr('denied')));
     for (let i = 0; i < 5; i++) t.push(request(Opcode.LOOKUP, 20n + BigInt(i) * 2n, cstr('bug')));
@@ -210,7 +202,7 @@ describe('dispatch and errors', () => {
 
   it('answers an undecodable request EIO when its header is readable, skips one that is not, and keeps serving', async () => {
     const logger = recordingLogger();
-    const { t, s } = await start({ getattr: () => ({ attr: attr(1n) }) }, { logger });
+    const { t, s } = await started({ getattr: () => ({ attr: attr(1n) }) }, { logger });
     t.push(request(Opcode.LOOKUP, 30n, Buffer.from('unterminated')));
     const truncated = request(Opcode.GETATTR, 32n, Buffer.alloc(16));
     truncated.writeUInt32LE(1000, 0); // length field lies
@@ -235,7 +227,7 @@ describe('dispatch and errors', () => {
         return { attr: attr(nodeid) };
       },
     };
-    const { t } = await start(fs);
+    const { t } = await started(fs);
     t.push(request(Opcode.GETATTR, 40n, Buffer.alloc(16), { nodeid: 9n }));
     t.push(request(Opcode.GETATTR, 42n, Buffer.alloc(16), { nodeid: 3n }));
     expect((await t.replyTo(42n)).error).toBe(0);
@@ -245,7 +237,7 @@ describe('dispatch and errors', () => {
     t.end();
   });
 
-  it('gives write handlers data that survives later reads into the same buffer', async () => {
+  it('gives every write handler data of its own, intact while later WRITEs arrive', async () => {
     const kept: WriteRequest[] = [];
     const fs: FuseFilesystem = {
       write(_ctx, _n, req) {
@@ -253,7 +245,7 @@ describe('dispatch and errors', () => {
         return req.data.length;
       },
     };
-    const { t } = await start(fs, { readers: 1 });
+    const { t } = await started(fs);
     const small = Buffer.alloc(4096, 0x61);
     const big = Buffer.alloc(200 * 1024, 0x62);
     t.push(request(Opcode.WRITE, 50n, writeIn(1n, 0n, small)));
@@ -278,7 +270,7 @@ describe('lookup counts', () => {
       lookup: (_c, _p, name) => (name === 'none' ? { nodeid: 0n, entryTimeoutSec: 5 } : { nodeid: 5n, attr: attr(5n), entryTimeoutSec: 1 }),
       forget: (nodeid, n, remaining) => void forgets.push([nodeid, n, remaining]),
     };
-    const { t, s } = await start(fs);
+    const { t, s } = await started(fs);
     t.push(request(Opcode.LOOKUP, 10n, cstr('a')));
     t.push(request(Opcode.LOOKUP, 12n, cstr('a')));
     t.push(request(Opcode.LOOKUP, 14n, cstr('a')));
@@ -309,7 +301,7 @@ describe('lookup counts', () => {
       lookup: () => ({ nodeid: 8n, attr: attr(8n) }),
       forget: (_n, _k, remaining) => void forgets.push(remaining),
     };
-    const { t, s } = await start(fs);
+    const { t, s } = await started(fs);
     t.failWritesWith = 'ENOENT';
     t.push(request(Opcode.LOOKUP, 10n, cstr('a')));
     for (let i = 0; i < 50 && s.stats().staleReplies === 0; i++) await new Promise((r) => setTimeout(r, 5));
@@ -333,7 +325,7 @@ describe('INTERRUPT', () => {
           });
         }),
     };
-    const { t, s } = await start(fs);
+    const { t, s } = await started(fs);
     t.push(request(Opcode.READ, 100n, Buffer.alloc(40)));
     await new Promise((r) => setTimeout(r, 20));
     t.push(request(Opcode.INTERRUPT, 101n, u64s(100n)));
@@ -348,7 +340,7 @@ describe('INTERRUPT', () => {
     const fs: FuseFilesystem = {
       getattr: (ctx) => (ctx.interrupted ? Promise.reject(new FuseErrno('EINTR')) : { attr: attr(1n) }),
     };
-    const { t } = await start(fs);
+    const { t } = await started(fs);
     t.push(request(Opcode.INTERRUPT, 201n, u64s(200n)));
     await new Promise((r) => setImmediate(r));
     t.push(request(Opcode.GETATTR, 200n, Buffer.alloc(16)));
@@ -357,7 +349,7 @@ describe('INTERRUPT', () => {
   });
 
   it('answers EAGAIN to an interrupt whose request never shows up', async () => {
-    const { t } = await start({});
+    const { t } = await started({});
     t.push(request(Opcode.INTERRUPT, 301n, u64s(300n)));
     const r = await t.replyTo(301n);
     expect(r.error).toBe(-EAGAIN);
@@ -368,10 +360,10 @@ describe('INTERRUPT', () => {
 describe('session end and notifications', () => {
   it('refuses notifications before INIT and reports kernel ENOENT as not cached', async () => {
     const t0 = new FakeTransport();
-    const s0 = new FuseSession({}, t0, { reader: 'worker' });
+    const s0 = new FuseSession({}, t0);
     await expect(s0.notifyInvalInode(1n)).rejects.toMatchObject({ code: 'ERR_FUSE_NOT_INITIALIZED' });
 
-    const { t, s } = await start({});
+    const { t, s } = await started({});
     expect(await s.notifyInvalEntry(1n, 'db', { expireOnly: true })).toBe(true);
     const last = t.written[t.written.length - 1]!;
     expect(last.readInt32LE(4)).toBe(3);
@@ -397,7 +389,7 @@ describe('session end and notifications', () => {
           }),
         ),
     };
-    const { t, s } = await start(fs, { readers: 3 });
+    const { t, s } = await started(fs);
     t.push(request(Opcode.SETLKW, 70n, Buffer.alloc(48)));
     await new Promise((r) => setTimeout(r, 10));
     t.end();
@@ -411,7 +403,7 @@ describe('session end and notifications', () => {
 
   it('calls destroy on DESTROY and replies', async () => {
     let destroyed = 0;
-    const { t, s } = await start({ destroy: () => void destroyed++ });
+    const { t, s } = await started({ destroy: () => void destroyed++ });
     t.push(request(Opcode.DESTROY, 80n));
     expect((await t.replyTo(80n)).error).toBe(0);
     t.end();

@@ -49,9 +49,10 @@ function liveEntries(): Entry[] {
 /**
  * Runs on process exit with sessions still running, when nothing
  * asynchronous can run any more. Without it the process cannot even exit:
- * libuv joins its pool threads at exit, and the readers parked in read(2)
- * on /dev/fuse only return when the connection ends (measured: a bare
- * process.exit() while mounted hangs forever). So every live connection is
+ * Node joins its worker threads at exit, and a reader thread parked in
+ * read(2) on /dev/fuse returns only when the connection ends
+ * (Worker.terminate() cannot interrupt it; measured: a bare process.exit()
+ * while mounted hangs forever). So every live connection is
  * aborted (which also fails any request still waiting on it, instead of
  * leaving clients hung), and, unless the mount asked otherwise, detached
  * with `umount -c -l`, which neither stats the mount nor waits for us.

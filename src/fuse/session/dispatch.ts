@@ -25,7 +25,7 @@ import { RequestContext } from './context.js';
 import type { OnceLog } from './errorlog.js';
 import type { Inflight } from './inflight.js';
 import type { LookupCounts } from './lookups.js';
-import type { SessionCounters } from './stats.js';
+import type { SessionStats } from './stats.js';
 
 /**
  * Where replies go. `onRejected` runs if the kernel did not take the reply
@@ -46,7 +46,7 @@ export interface DispatchDeps {
   debug: boolean;
   /** How GETXATTR is answered: ENOSYS (the kernel stops asking) or ENODATA ("no such attribute"). */
   getxattrErrno: number;
-  stats: SessionCounters;
+  stats: SessionStats;
   onDestroy: () => Promise<void>;
   /** Whether INIT granted a capability (false before INIT). */
   granted: (cap: Capability) => boolean;
