@@ -161,10 +161,6 @@ export class LiteFSNode {
       existingMount: this.opts.skipUnmount === true ? 'error' : 'clear',
       logger: log.child({ component: 'fuse' }, this.opts.fuseDebug === true ? { level: 'debug' } : undefined),
       debug: this.opts.fuseDebug ?? false,
-      // A thread parked in read(2) on /dev/fuse beats libuv-pool reads here
-      // (about 1.5x the round trips, half the CPU: native-notes/fuse.md §8),
-      // and leaves the pool to the file I/O the handlers do.
-      reader: 'worker',
     });
     fs.attach(this.fuse);
     this.mountLocks = new MountLocks(config.fuse.dir, log.child({ component: 'locks' }));
