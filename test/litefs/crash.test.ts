@@ -154,7 +154,7 @@ describe('crash safety', () => {
           startWriter(
             node,
             db,
-            JOURNAL_MODES[(it + i) % 3]!,
+            JOURNAL_MODES[(it + i) % JOURNAL_MODES.length]!,
             SYNC_MODES[Math.floor(it / 3 + i) % 3]!,
             Math.floor(rnd() * 1e9),
             (it + 1) * 1_000_000,
