@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { formatChecksum, formatPos, parseLtxFilename, verifyLtxFile, type VerifyResult } from '../../src/ltx/index.js';
+import { checksumDatabaseFile, formatChecksum, formatPos, parseLtxFilename, verifyLtxFile, type VerifyResult } from '../../src/ltx/index.js';
 import { CLI_PATH, type LiteFSNode } from '../helpers/daemon.js';
 import { runProcess, type ChildResult } from '../helpers/processes.js';
 
@@ -106,7 +106,13 @@ export interface ConsistencyReport {
 export async function checkConsistency(
   node: LiteFSNode,
   db: string,
-  opts: { allowTrimmedStart?: boolean; readPos?: boolean; cache?: Map<string, ChainEntry> } = {},
+  opts: {
+    allowTrimmedStart?: boolean;
+    readPos?: boolean;
+    cache?: Map<string, ChainEntry>;
+    /** Checksum the database in this process instead of running `litefs ltx checksum` (long loops). */
+    inProcess?: boolean;
+  } = {},
 ): Promise<ConsistencyReport> {
   const chain = await readChain(node.ltxDir(db), opts.cache);
   const problems = chainProblems(chain, opts);
@@ -114,7 +120,7 @@ export async function checkConsistency(
   const image = await withWalFrames(node, db, last);
   let fileChecksum: bigint;
   try {
-    fileChecksum = await cliChecksum(image.path);
+    fileChecksum = opts.inProcess === true ? await checksumDatabaseFile(image.path) : await cliChecksum(image.path);
   } finally {
     await image.cleanup();
   }
