@@ -13,13 +13,14 @@ const SHARED_SIZE = 510;
 /** WAL_WRITE_LOCK .. READ4 in the wal-index: 120 (WRITE), 121 (CKPT), 122 (RECOVER), 123-127 (READ0-4). */
 const SHM_WRITE = 120;
 const SHM_LOCKS = 8;
+const SHM_DMS = 128;
 
 /** Polling interval bounds while a lock is held by a client: short first (transactions are short), then backing off. */
 const FIRST_POLL_MS = 0.2;
 const MAX_POLL_MS = 5;
 
 interface Held {
-  fd: number;
+  fh: FileHandle;
   start: number;
   length: number;
 }
@@ -52,19 +53,19 @@ export class MountLocks implements ClientLocks {
   async exclusive(db: string, kind: JournalKind, signal: AbortSignal): Promise<ReleaseLocks> {
     const held: Held[] = [];
     try {
-      const dbFd = await this.fd(db, 'database');
+      const dbFile = await this.file(db, 'database');
       if (kind === 'rollback') {
-        await this.take(db, held, dbFd, RESERVED, 1, false, signal, 'RESERVED');
-        await this.take(db, held, dbFd, PENDING, 1, false, signal, 'PENDING');
-        await this.take(db, held, dbFd, SHARED_FIRST, SHARED_SIZE, false, signal, 'SHARED');
+        await this.take(db, held, dbFile, RESERVED, 1, false, signal, 'RESERVED');
+        await this.take(db, held, dbFile, PENDING, 1, false, signal, 'PENDING');
+        await this.take(db, held, dbFile, SHARED_FIRST, SHARED_SIZE, false, signal, 'SHARED');
       } else {
         // WAL connections hold SHARED on the database for as long as they
         // are open; PENDING stops new ones, the wal-index locks stop
         // transactions (a writer first, checkpoints, then readers).
-        await this.take(db, held, dbFd, PENDING, 1, false, signal, 'PENDING');
-        const shmFd = await this.fd(db, 'shm');
-        await this.take(db, held, shmFd, SHM_WRITE, 1, false, signal, 'WAL WRITE');
-        await this.take(db, held, shmFd, SHM_WRITE + 1, SHM_LOCKS - 1, false, signal, 'WAL CKPT/RECOVER/READ');
+        await this.take(db, held, dbFile, PENDING, 1, false, signal, 'PENDING');
+        const shmFile = await this.file(db, 'shm');
+        await this.take(db, held, shmFile, SHM_WRITE, 1, false, signal, 'WAL WRITE');
+        await this.take(db, held, shmFile, SHM_WRITE + 1, SHM_LOCKS - 1, false, signal, 'WAL CKPT/RECOVER/READ');
       }
     } catch (err) {
       this.release(held);
@@ -76,12 +77,11 @@ export class MountLocks implements ClientLocks {
   async shared(db: string, signal: AbortSignal): Promise<ReleaseLocks> {
     const held: Held[] = [];
     try {
-      const dbFd = await this.fd(db, 'database');
+      const dbFile = await this.file(db, 'database');
       // As a SQLite reader: PENDING shared while SHARED is taken.
-      await this.take(db, held, dbFd, PENDING, 1, true, signal, 'PENDING');
-      await this.take(db, held, dbFd, SHARED_FIRST, SHARED_SIZE, true, signal, 'SHARED');
-      const pending = held.shift()!;
-      fsx.unlock(pending.fd, pending.start, pending.length);
+      await this.take(db, held, dbFile, PENDING, 1, true, signal, 'PENDING');
+      await this.take(db, held, dbFile, SHARED_FIRST, SHARED_SIZE, true, signal, 'SHARED');
+      this.release(held.splice(0, 1));
     } catch (err) {
       this.release(held);
       throw err;
@@ -93,14 +93,34 @@ export class MountLocks implements ClientLocks {
     const fh = await this.handle(db, 'shm', false);
     if (fh === null) return Buffer.alloc(0);
     const buf = Buffer.alloc(length);
-    const { bytesRead } = await fh.read(buf, 0, length, 0);
-    return buf.subarray(0, bytesRead);
+    try {
+      const { bytesRead } = await fh.read(buf, 0, length, 0);
+      return buf.subarray(0, bytesRead);
+    } catch (err) {
+      // The last connection removed `-shm` since this descriptor was opened.
+      if (isErrno(err, 'ENOENT')) return Buffer.alloc(0);
+      throw err;
+    }
+  }
+
+  async walConnections(db: string): Promise<boolean> {
+    const fh = await this.handle(db, 'shm', false);
+    if (fh === null) return false;
+    // Every connection using the wal-index holds DMS shared while it is open.
+    if (!fsx.tryLock(fh.fd, SHM_DMS, 1, { shared: false })) return true;
+    fsx.unlock(fh.fd, SHM_DMS, 1);
+    return false;
   }
 
   async writeShm(db: string, offset: number, data: Buffer): Promise<void> {
     const fh = await this.handle(db, 'shm', false);
     if (fh === null) return; // nobody has the wal-index: the first reader builds it
-    await fh.write(data, 0, data.length, offset);
+    try {
+      await fh.write(data, 0, data.length, offset);
+    } catch (err) {
+      // Removed by the last connection since this descriptor was opened: same as none.
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
   }
 
   async forget(db: string): Promise<void> {
@@ -120,9 +140,8 @@ export class MountLocks implements ClientLocks {
     await Promise.all(all.map((fh) => fh.close().catch(() => {})));
   }
 
-  private async fd(db: string, kind: 'database' | 'shm'): Promise<number> {
-    const fh = await this.handle(db, kind, true);
-    return fh!.fd;
+  private async file(db: string, kind: 'database' | 'shm'): Promise<FileHandle> {
+    return (await this.handle(db, kind, true))!;
   }
 
   /** The daemon's own descriptor on `<db>` or `<db>-shm` in the mount (write locks need it opened read-write). */
@@ -150,7 +169,7 @@ export class MountLocks implements ClientLocks {
   private async take(
     db: string,
     held: Held[],
-    fd: number,
+    fh: FileHandle,
     start: number,
     length: number,
     shared: boolean,
@@ -161,8 +180,8 @@ export class MountLocks implements ClientLocks {
     const started = Date.now();
     let warned = false;
     for (;;) {
-      if (fsx.tryLock(fd, start, length, { shared })) {
-        held.push({ fd, start, length });
+      if (fsx.tryLock(fh.fd, start, length, { shared })) {
+        held.push({ fh, start, length });
         return;
       }
       if (signal.aborted) {
@@ -185,12 +204,12 @@ export class MountLocks implements ClientLocks {
   }
 
   private release(held: Held[]): void {
+    const open = new Set(this.files.values());
     for (const h of held.reverse()) {
-      try {
-        fsx.unlock(h.fd, h.start, h.length);
-      } catch {
-        // The descriptor is gone (closed by forget): its locks went with it.
-      }
+      // A descriptor closed by forget() took its locks with it, and its
+      // number may already belong to another file: never touch it.
+      if (!open.has(h.fh)) continue;
+      fsx.unlock(h.fh.fd, h.start, h.length);
     }
     held.length = 0;
   }

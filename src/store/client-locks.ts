@@ -35,6 +35,8 @@ export interface ClientLocks {
   writeShm(db: string, offset: number, data: Buffer): Promise<void>;
   /** Reads the wal-index as readers see it (empty when there is none). */
   readShm(db: string, length: number): Promise<Buffer>;
+  /** Whether any connection has the wal-index open (SQLite holds its DMS byte for that long). */
+  walConnections(db: string): Promise<boolean>;
   /** The database was dropped, or the store closes: let go of its files. */
   forget(db: string): Promise<void>;
 }
@@ -45,5 +47,6 @@ export const noClientLocks: ClientLocks = {
   shared: async () => async () => {},
   writeShm: async () => {},
   readShm: async () => Buffer.alloc(0),
+  walConnections: async () => false,
   forget: async () => {},
 };

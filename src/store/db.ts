@@ -162,6 +162,8 @@ export class DB {
   private _timestamp = 0;
   /** The journal mode page 1 of the committed database names (bytes 18/19). */
   private _kind: JournalKind = 'rollback';
+  /** The database left WAL mode: its empty `-wal` goes once nobody uses it (retireWalIfUnused). */
+  private walToRetire = false;
   private warnedNoJournal = false;
   /** Committed bytes of the pages the current transaction overwrites (undo.ts). */
   private readonly undo: UndoLog;
@@ -963,6 +965,8 @@ export class DB {
     if (opts.clientsLocked === true) return apply();
     if (this.dbFile === null && header.commit === 0) return apply();
     await this.runExclusive(apply, opts.lockTimeoutMs);
+    // Only once the locks are given back: retiring closes the descriptors they are held on.
+    if (this.walToRetire) await this.mutex.run(() => this.retireWalIfUnused());
   }
 
   /**
@@ -991,9 +995,16 @@ export class DB {
     });
   }
 
-  /** Keeps every SQLite client of this database out (as of its current journal mode) until released. */
+  /**
+   * Keeps every SQLite client of this database out until released. While a
+   * `-wal` file exists, connections open the database in WAL mode whatever
+   * page 1 says (SQLite checks for the file), and they keep SHARED on the
+   * database as long as they are open: the wal-index locks are what
+   * exclude them then.
+   */
   private async lockClients(timeoutMs = CLIENT_LOCK_TIMEOUT_MS): Promise<() => Promise<void>> {
-    return this.opts.clientLocks().exclusive(this.name, this._kind, AbortSignal.timeout(timeoutMs));
+    const kind: JournalKind = this.wal.exists || this._kind === 'wal' ? 'wal' : 'rollback';
+    return this.opts.clientLocks().exclusive(this.name, kind, AbortSignal.timeout(timeoutMs));
   }
 
   private async applyPages(
@@ -1090,7 +1101,8 @@ export class DB {
     const kindBefore = this._kind;
     this._kind = kindOfPage1(page1);
     // WAL connections only notice a change through the wal-index header.
-    if (this._kind === 'wal' || kindBefore === 'wal') await this.publishToWalReaders(header.commit);
+    if (this._kind === 'wal' || kindBefore === 'wal' || this.wal.exists) await this.publishToWalReaders(header.commit);
+    this.walToRetire = this._kind === 'rollback' && this.wal.exists && this.wal.committedEnd === 0;
     if (created) void this.invalidator?.entriesChanged(this.name);
     this.advance(opts.kind ?? 'apply', header, trailer.postApplyChecksum, path);
   }
@@ -1119,6 +1131,26 @@ export class DB {
       salt,
     });
     await locks.writeShm(this.name, 0, header);
+  }
+
+  /**
+   * The database left WAL mode: once no connection uses the wal-index, the
+   * empty `-wal` (and `-shm`) go, so new connections open it in
+   * rollback-journal mode (SQLite opens any database in WAL mode while a
+   * `-wal` file exists).
+   */
+  private async retireWalIfUnused(): Promise<void> {
+    this.walToRetire = false;
+    const locks = this.opts.clientLocks();
+    if (!this.wal.exists || this._kind !== 'rollback' || (await locks.walConnections(this.name))) return;
+    await (await this.wal.detach(() => true))?.close();
+    await this.sys.unlink(this.opts.layout.walPath(this.name));
+    await this.shmFile?.close();
+    this.shmFile = null;
+    await this.sys.unlink(this.opts.layout.shmPath(this.name));
+    // The store's own descriptors on `-shm` in the mount go with it.
+    await locks.forget(this.name);
+    void this.invalidator?.entriesChanged(this.name);
   }
 
   /**

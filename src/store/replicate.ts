@@ -100,11 +100,9 @@ export async function receiveLtx(store: Store, name: string, body: AsyncIterable
       if (decoded.pages !== null) await db.applyDecoded(h, trailer, decoded.pages, final, applyOpts);
       else await db.applyLtx(final, applyOpts);
     } catch (err) {
-      if (isStoreError(err, 'ERR_STORE_CHECKSUM_MISMATCH')) {
-        // Pages may already be written: the file now matches no position.
-        // Forget ours so the next connection asks for a snapshot.
-        db.resetPosition();
-      }
+      // Pages may already be written: the file may match no position now.
+      // Forget ours so the next connection asks for a snapshot.
+      if (!isStoreError(err, 'ERR_STORE_POSITION_MISMATCH')) db.resetPosition();
       throw err;
     }
   } catch (err) {

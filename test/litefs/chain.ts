@@ -1,7 +1,14 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { checksumDatabaseFile, formatChecksum, formatPos, parseLtxFilename, verifyLtxFile, type VerifyResult } from '../../src/ltx/index.js';
+import {
+  checksumDatabaseFile,
+  formatChecksum,
+  formatPos,
+  parseLtxFilename,
+  verifyLtxFile,
+  type VerifyResult,
+} from '../../src/ltx/index.js';
 import { CLI_PATH, type LiteFSNode } from '../helpers/daemon.js';
 import { runProcess, type ChildResult } from '../helpers/processes.js';
 

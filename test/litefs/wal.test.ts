@@ -190,7 +190,7 @@ describe('WAL mode on one node', () => {
       node.path(db),
       [
         'import fcntl, os',
-        "fd = os.open(sys.argv[1], os.O_RDWR)",
+        'fd = os.open(sys.argv[1], os.O_RDWR)',
         // Exclusive locks far from SQLite's lock bytes, on the database and on a side file.
         'fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 100, 5000)',
         "print('locked', flush=True)",
@@ -240,7 +240,11 @@ describe('WAL mode on one node', () => {
   it('switching back to DELETE mode and again to WAL, VACUUM and a page size change attempt in WAL mode', async () => {
     const node = await startNode();
     const db = 'sw.db';
-    await sql(node, db, 'PRAGMA journal_mode=wal; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); INSERT INTO t SELECT value, randomblob(3000) FROM generate_series(1, 100);');
+    await sql(
+      node,
+      db,
+      'PRAGMA journal_mode=wal; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB); INSERT INTO t SELECT value, randomblob(3000) FROM generate_series(1, 100);',
+    );
     await sql(node, db, 'DELETE FROM t WHERE id > 10;');
     const big = await checkConsistency(node, db);
     // In WAL mode the page size cannot change; VACUUM still shrinks the file.
