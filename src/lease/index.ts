@@ -1,6 +1,6 @@
 export type { PrimaryInfo, Leaser, Lease, CallOptions, HandoffOptions } from './types.js';
 export { encodePrimaryInfo, decodePrimaryInfo, samePrimary } from './types.js';
-export { LeaseError, PrimaryExistsError, ConsulRequestError, isLeaseError } from './errors.js';
+export { LeaseError, PrimaryExistsError, ConsulRequestError, EtcdRequestError, isLeaseError } from './errors.js';
 export type { LeaseErrorCode } from './errors.js';
 export { StaticLeaser, StaticLease } from './static.js';
 export type { StaticLeaserOptions } from './static.js';
@@ -8,6 +8,8 @@ export { ConsulLeaser, ConsulLease, CONSUL_DEFAULTS } from './consul.js';
 export type { ConsulLeaserOptions } from './consul.js';
 export { parseConsulURL, joinKey } from './consul-url.js';
 export type { ConsulEndpoint } from './consul-url.js';
+export { Fence, fenceMarginMs, FENCE_DRIFT_FRACTION, FENCE_LATENESS_MS } from './fence.js';
+export { monotonicNow } from './clock.js';
 export { runRenewLoop } from './renew-loop.js';
 export type { RenewLoopOptions, RenewLoopResult } from './renew-loop.js';
 export { createLeaser } from './from-config.js';
