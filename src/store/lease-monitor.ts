@@ -1,7 +1,16 @@
 import { EventEmitter } from 'node:events';
 import { describeError } from '../internal/errors.js';
 import type { Logger } from '../internal/log.js';
-import { PrimaryExistsError, isLeaseError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
+import {
+  PrimaryExistsError,
+  isLeaseError,
+  monotonicNow,
+  runRenewLoop,
+  samePrimary,
+  type Lease,
+  type Leaser,
+  type PrimaryInfo,
+} from '../lease/index.js';
 import { InternalLockOwner } from './rwmutex.js';
 import type { Store } from './store.js';
 
@@ -133,9 +142,10 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
           const id = this.handoffLease;
           this.handoffLease = null;
           try {
+            const validFrom = monotonicNow();
             const lease = await this.opts.leaser.acquireExisting(id, { signal });
             this.log.info('took over the lease handed to this node');
-            await this.runPrimary(lease);
+            await this.runPrimary(lease, validFrom);
             continue;
           } catch (err) {
             this.log.warn({ err }, `could not take the handed-off lease: ${describeError(err)}`);
@@ -150,8 +160,9 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
         if (primary === null) {
           if (this.opts.leaser.candidate) {
             try {
+              const validFrom = monotonicNow();
               const lease = await this.opts.leaser.acquire({ signal });
-              await this.runPrimary(lease);
+              await this.runPrimary(lease, validFrom);
               failures = 0;
               continue;
             } catch (err) {
@@ -231,7 +242,8 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     ac.abort();
   }
 
-  private async runPrimary(lease: Lease): Promise<void> {
+  /** `validFrom`: when the acquire request was sent (monotonicNow), where the lease's fence starts. */
+  private async runPrimary(lease: Lease, validFrom: number): Promise<void> {
     const signal = this.stopper.signal;
     this.lease = lease;
     this._isPrimary = true;
@@ -244,7 +256,15 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     const both = AbortSignal.any([signal, inner.signal]);
     let handedOff = false;
     try {
-      const renewal = runRenewLoop(lease, { signal: both, logger: this.log });
+      const renewal = runRenewLoop(lease, {
+        signal: both,
+        logger: this.log,
+        validFrom,
+        // The fence's timer, not the renewal's outcome: it fires even while
+        // a renewal hangs on a dead network, before any other node can get
+        // the lease.
+        onFence: () => this.stopWriting('fenced: no lease renewal succeeded within TTL minus the fence margin'),
+      });
       const handoff = lease.nextHandoff({ signal: both }).then(
         (nodeID) => ({ nodeID }),
         () => null,
@@ -258,8 +278,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     } finally {
       inner.abort();
       this.lease = null;
-      this._isPrimary = false;
-      this.opts.store.setPrimary(false);
+      this.stopWriting('stepping down');
       this._ready = false;
       this.lastContact = null;
       if (!handedOff) await lease.close().catch((err: unknown) => this.log.warn({ err }, 'releasing the lease failed'));
@@ -270,6 +289,14 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     }
   }
 
+  /** Refuses writes from now on; logs the moment once per term (tests and operators order role changes by it). */
+  private stopWriting(reason: string): void {
+    const was = this.opts.store.isPrimary;
+    this._isPrimary = false;
+    this.opts.store.setPrimary(false);
+    if (was) this.log.warn({ reason }, 'this node no longer accepts writes');
+  }
+
   /** Steps down and passes the lease to `nodeID`; false if that failed (the lease is then released). */
   private async handOff(lease: Lease, nodeID: bigint): Promise<boolean> {
     const target = nodeID.toString(16).toUpperCase().padStart(16, '0');
@@ -278,8 +305,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
       return false;
     }
     // No write may land after the target's last catch-up: stop writing first.
-    this._isPrimary = false;
-    this.opts.store.setPrimary(false);
+    this.stopWriting('handing the lease off');
     try {
       // A commit that passed its writeable check just before the step-down
       // is still being written; its client is acknowledged once it ends.
@@ -329,6 +355,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
       watchdog.unref();
     };
     arm();
+    void this.dropWhenLeaseMoves(primary, ac, both);
     try {
       return await this.opts.connect(primary, both, {
         onReady: () => {
@@ -344,11 +371,32 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
         onActivity: arm,
       });
     } finally {
+      // Ends the lease watch too (it catches everything; nothing to await).
+      ac.abort();
       if (watchdog !== null) clearTimeout(watchdog);
       // `ready` stays latched and `.lag` keeps growing from the last contact
       // while we reconnect: the data is still there, only getting older.
       this._primary = null;
       this.emit('primaryChange', { isPrimary: false, primary: null });
+    }
+  }
+
+  /**
+   * Ends the replica's stream as soon as the lease key stops naming the
+   * primary it follows: a primary cut off by the network sends no END and
+   * no reset, and waiting for the silent-primary watchdog would add its
+   * whole timeout to the failover.
+   */
+  private async dropWhenLeaseMoves(primary: PrimaryInfo, ac: AbortController, signal: AbortSignal): Promise<void> {
+    try {
+      for await (const current of this.opts.leaser.watchPrimary({ signal })) {
+        if (!samePrimary(current, primary)) {
+          ac.abort(new Error(`the lease no longer names ${primary.hostname}`));
+          return;
+        }
+      }
+    } catch {
+      // The watchdog and the stream's own errors still apply.
     }
   }
 
