@@ -48,6 +48,7 @@ describe('defaults', () => {
         demoteDelayMs: 10_000,
         databases: [],
         consul: { url: 'http://127.0.0.1:8500', key: 'litefs/primary', ttlMs: 10_000, lockDelayMs: 1_000 },
+        etcd: { endpoints: [], key: '', ttlMs: 10_000, tls: { ca: '', cert: '', key: '' } },
       },
       log: { format: 'text', timestamp: false, debug: false, level: 'info' },
     });
