@@ -423,7 +423,7 @@ while not stop.is_set() and (total == 0 or done < total):
             try: db.execute('ROLLBACK')
             except Exception: pass
             raise
-        print('ok %d %d %d' % (nid, cur, time.monotonic_ns()), flush=True)
+        print('ok %d %d %d %d' % (nid, cur, time.monotonic_ns(), int(time.time() * 1000)), flush=True)
         nid += 1; done += 1
     except sqlite3.IntegrityError as e:
         # The row committed although the client saw an error: move on.
@@ -441,6 +441,8 @@ print('done %d' % done, flush=True)
 export interface WriterResult {
   /** Rows whose COMMIT returned OK: id → target index. */
   committed: Map<number, number>;
+  /** When each COMMIT returned OK: id → wall-clock ms (comparable with the daemons' log times). */
+  ackedAt: Map<number, number>;
   errors: string[];
   stdout: string;
   stderr: string;
@@ -498,13 +500,17 @@ export class Writer {
     const r = await this.child.exited;
     clearTimeout(timer);
     const committed = new Map<number, number>();
+    const ackedAt = new Map<number, number>();
     const errors: string[] = [];
     for (const line of r.stdout.split('\n')) {
-      const ok = /^ok (\d+) (\d+) /.exec(line);
-      if (ok !== null) committed.set(Number(ok[1]), Number(ok[2]));
+      const ok = /^ok (\d+) (\d+) \d+ (\d+)/.exec(line);
+      if (ok !== null) {
+        committed.set(Number(ok[1]), Number(ok[2]));
+        ackedAt.set(Number(ok[1]), Number(ok[3]));
+      }
       if (line.startsWith('err ')) errors.push(line);
     }
-    return { committed, errors, stdout: r.stdout, stderr: r.stderr };
+    return { committed, ackedAt, errors, stdout: r.stdout, stderr: r.stderr };
   }
 
   kill(): void {

@@ -13,6 +13,8 @@ export interface Term {
   from: number;
   /** Infinity: still primary. */
   to: number;
+  /** Why it ended, as logged ('fenced: ...', 'stepping down', 'handing the lease off'); 'killed' or 'running'. */
+  reason: string;
 }
 
 function timeOf(line: Record<string, unknown>): number {
@@ -24,21 +26,25 @@ function timeOf(line: Record<string, unknown>): number {
 export function primaryTerms(node: ClusterNode, killedAt: readonly number[] = []): Term[] {
   const terms: Term[] = [];
   let open: number | null = null;
-  const close = (to: number): void => {
-    if (open !== null) terms.push({ node: node.name, from: open, to });
+  const close = (to: number, reason: string): void => {
+    if (open !== null) terms.push({ node: node.name, from: open, to, reason });
     open = null;
+  };
+  const killed = (from: number): [number, string] => {
+    const k = killedAt.find((t) => t >= from);
+    return k === undefined ? [Infinity, 'running'] : [k, 'killed'];
   };
   for (const line of node.node.logLines(true)) {
     const msg = line['msg'];
     if (msg === 'this node is now the primary') {
       // A run that was killed as primary leaves its term open.
-      if (open !== null) close(killedAt.find((k) => k >= open!) ?? Infinity);
+      if (open !== null) close(...killed(open));
       open = timeOf(line);
     } else if (msg === 'this node no longer accepts writes') {
-      close(timeOf(line));
+      close(timeOf(line), String(line['reason'] ?? ''));
     }
   }
-  if (open !== null) close(killedAt.find((k) => k >= open!) ?? Infinity);
+  if (open !== null) close(...killed(open));
   return terms;
 }
 

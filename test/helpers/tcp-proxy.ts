@@ -45,7 +45,7 @@ export class TcpProxy {
     if (mode === 'pass') for (const release of this.held.splice(0)) release();
   }
 
-  /** Adds `ms` to every chunk in both directions (0: none). */
+  /** Delays every chunk by `ms` in each direction (0: none): a round trip costs 2 × ms more. */
   setDelay(ms: number): void {
     this.delay = ms;
   }
@@ -69,13 +69,19 @@ export class TcpProxy {
     this.relay(upstream, client);
   }
 
-  /** Forwards in order: each chunk waits for the one before it, then for the delay. */
+  /**
+   * Forwards in order, each chunk `delay` after it arrived (a link's
+   * latency: chunks in flight together arrive together, not one delay
+   * after another).
+   */
   private relay(from: net.Socket, to: net.Socket): void {
     let chain = Promise.resolve();
     from.on('data', (chunk: Buffer) => {
+      const due = Date.now() + this.delay;
       chain = chain.then(async () => {
         if (this.mode === 'blackhole') await new Promise<void>((r) => this.held.push(r));
-        if (this.delay > 0) await new Promise((r) => setTimeout(r, this.delay));
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         if (!to.destroyed) to.write(chunk);
       });
     });
