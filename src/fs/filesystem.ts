@@ -435,11 +435,19 @@ export class LiteFS implements FuseFilesystem, CacheInvalidator {
     }
   }
 
-  /** `.primary` appeared, disappeared or changed. */
+  /** `.primary` appeared, disappeared or changed, and with the role the files' modes. */
   primaryChanged(): void {
     this.notify(() => this.mount?.notifyInvalEntry(ROOT_INO, '.primary'));
     this.notify(() => this.mount?.notifyInvalInode(PRIMARY_INO, -1n, 0n));
     this.notify(() => this.mount?.notifyInvalInode(ROOT_INO, -1n, 0n));
+    // Databases and journals are 0444 on a replica and 0666 on the primary;
+    // without this a new primary refused O_RDWR opens for up to ATTR_TTL.
+    for (const db of this.store.databases()) {
+      for (const kind of ['database', 'journal'] as const) {
+        const ino = this.inodes.peek(kind, db.name);
+        if (ino !== undefined) this.notify(() => this.mount?.notifyInvalInode(ino, -1n, 0n));
+      }
+    }
   }
 
   private notify(send: () => Promise<boolean> | undefined): void {
