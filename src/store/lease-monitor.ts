@@ -6,7 +6,6 @@ import {
   isLeaseError,
   monotonicNow,
   runRenewLoop,
-  samePrimary,
   type Lease,
   type Leaser,
   type PrimaryInfo,
@@ -355,7 +354,6 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
       watchdog.unref();
     };
     arm();
-    void this.dropWhenLeaseMoves(primary, ac, both);
     try {
       return await this.opts.connect(primary, both, {
         onReady: () => {
@@ -371,32 +369,11 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
         onActivity: arm,
       });
     } finally {
-      // Ends the lease watch too (it catches everything; nothing to await).
-      ac.abort();
       if (watchdog !== null) clearTimeout(watchdog);
       // `ready` stays latched and `.lag` keeps growing from the last contact
       // while we reconnect: the data is still there, only getting older.
       this._primary = null;
       this.emit('primaryChange', { isPrimary: false, primary: null });
-    }
-  }
-
-  /**
-   * Ends the replica's stream as soon as the lease key stops naming the
-   * primary it follows: a primary cut off by the network sends no END and
-   * no reset, and waiting for the silent-primary watchdog would add its
-   * whole timeout to the failover.
-   */
-  private async dropWhenLeaseMoves(primary: PrimaryInfo, ac: AbortController, signal: AbortSignal): Promise<void> {
-    try {
-      for await (const current of this.opts.leaser.watchPrimary({ signal })) {
-        if (!samePrimary(current, primary)) {
-          ac.abort(new Error(`the lease no longer names ${primary.hostname}`));
-          return;
-        }
-      }
-    } catch {
-      // The watchdog and the stream's own errors still apply.
     }
   }
 
