@@ -72,8 +72,30 @@ async function ids(node: ClusterNode): Promise<Set<number>> {
 }
 
 async function expectConverged(cluster: Cluster): Promise<void> {
-  const pos = await cluster.waitConverged(DB, { timeoutMs: 60_000 });
+  const pos = await cluster.waitConverged(DB, { timeoutMs: 60_000 }).catch((err: unknown) => {
+    for (const n of cluster.nodes)
+      console.log(
+        `DIAG ${n.name} running=${n.running} exit=${JSON.stringify(n.node.exit)}\n${n.node
+          .runLog()
+          .split('\n')
+          .filter((l) => !l.startsWith('{'))
+          .slice(-30)
+          .join('\n')}`,
+      );
+    throw err;
+  });
   const want = pos.split('/')[1];
+  for (const n of cluster.nodes) {
+    if ((await n.fileChecksum(DB)) !== want) {
+      const lines = n.node
+        .logLines(true)
+        .filter((l) => !/^(applied|sent|stream|fuse)/.test(String(l['msg'])) || /snapshot/.test(String(l['msg'])))
+        .slice(-60);
+      console.log(
+        `MISMATCH ${n.name}:\n${lines.map((l) => `${String(l['time'])} ${String(l['level'])} ${String(l['msg'])} ${JSON.stringify({ ...l, time: undefined, msg: undefined, level: undefined }).slice(0, 300)}`).join('\n')}`,
+      );
+    }
+  }
   for (const n of cluster.nodes) {
     expect(await n.fileChecksum(DB), `${n.name} database file checksum`).toBe(want);
     expect(await integrityCheck(n, DB), `${n.name} integrity_check`).toBe('ok');
@@ -186,7 +208,7 @@ async function partitionThePrimary(cluster: Cluster, firstID: number): Promise<v
 }
 
 async function startCluster(lease: LeaseSpec, extra?: (i: number) => { etcdEndpoints?: string[] }): Promise<Cluster> {
-  const cluster = await Cluster.create({ lease, nodes: nodeSpecs(extra), reconnectDelay: '200ms' });
+  const cluster = await Cluster.create({ lease, nodes: nodeSpecs(extra), reconnectDelay: '200ms', debug: process.env.NF_DEBUG === '1' });
   await cluster.start();
   const primary = await cluster.findPrimary();
   const schema = await primary.sql(DB, WORKLOAD_SCHEMA);

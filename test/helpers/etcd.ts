@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { EtcdClient } from '../../src/lease/etcd-client.js';
 import { freePort, poll } from './cluster.js';
 
 /*
@@ -16,11 +17,90 @@ export const ETCD_BIN = process.env.ETCD_BIN ?? 'etcd';
 
 const live = new Set<EtcdCluster>();
 
+/** PEM files of a TLS test cluster: one CA, the members' certificate, a client certificate. */
+export interface EtcdTLSFiles {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+/** Makes a throwaway CA, a server certificate for `host` and a client certificate with openssl, in `dir`. */
+export async function makeTestCertificates(dir: string, host: string): Promise<EtcdTLSFiles> {
+  const { runProcess } = await import('./processes.js');
+  const { writeFile } = await import('node:fs/promises');
+  const f = (n: string): string => path.join(dir, n);
+  const openssl = async (...args: string[]): Promise<void> => {
+    const r = await runProcess('openssl', args, { timeoutMs: 30_000 });
+    if (r.code !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  // clientAuth too: etcd's own JSON gateway dials its gRPC port with the
+  // server certificate, and --client-cert-auth checks that one as well.
+  await writeFile(f('server.ext'), `subjectAltName=IP:${host}\nextendedKeyUsage=serverAuth,clientAuth\n`);
+  await writeFile(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
+  await openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    f('ca-key.pem'),
+    '-out',
+    f('ca.pem'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=litefs-test-ca',
+  );
+  for (const who of ['server', 'client']) {
+    await openssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      f(`${who}-key.pem`),
+      '-out',
+      f(`${who}.csr`),
+      '-subj',
+      `/CN=litefs-test-${who}`,
+    );
+    await openssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${who}.csr`),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca-key.pem'),
+      '-CAcreateserial',
+      '-out',
+      f(`${who}.pem`),
+      '-days',
+      '1',
+      '-extfile',
+      f(`${who}.ext`),
+    );
+  }
+  return {
+    ca: f('ca.pem'),
+    serverCert: f('server.pem'),
+    serverKey: f('server-key.pem'),
+    clientCert: f('client.pem'),
+    clientKey: f('client-key.pem'),
+  };
+}
+
 export interface EtcdClusterOptions {
   /** Members (default 1). */
   members?: number;
   /** Address every member listens on (default 127.0.0.1). */
   host?: string;
+  /** Serve clients over https and require client certificates signed by `ca` (PEM file paths). */
+  tls?: EtcdTLSFiles;
 }
 
 export class EtcdMember {
@@ -35,10 +115,11 @@ export class EtcdMember {
     readonly peerPort: number,
     readonly dataDir: string,
     private readonly initialCluster: string,
+    private readonly tls?: EtcdTLSFiles,
   ) {}
 
   get clientURL(): string {
-    return `http://${this.host}:${this.clientPort}`;
+    return `${this.tls === undefined ? 'http' : 'https'}://${this.host}:${this.clientPort}`;
   }
 
   get peerURL(): string {
@@ -81,6 +162,9 @@ export class EtcdMember {
         'zap',
         '--log-level',
         'warn',
+        ...(this.tls === undefined
+          ? []
+          : ['--cert-file', this.tls.serverCert, '--key-file', this.tls.serverKey, '--client-cert-auth', '--trusted-ca-file', this.tls.ca]),
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -119,6 +203,7 @@ export class EtcdCluster {
   private constructor(
     readonly root: string,
     readonly members: EtcdMember[],
+    private readonly tls?: EtcdTLSFiles,
   ) {}
 
   static async start(opts: EtcdClusterOptions = {}): Promise<EtcdCluster> {
@@ -130,8 +215,10 @@ export class EtcdCluster {
     const [clientPorts, peerPorts] = [[...ports].slice(0, n), [...ports].slice(n)];
     const names = Array.from({ length: n }, (_, i) => `m${i}`);
     const initial = names.map((name, i) => `${name}=http://${host}:${peerPorts[i]!}`).join(',');
-    const members = names.map((name, i) => new EtcdMember(name, host, clientPorts[i]!, peerPorts[i]!, path.join(root, name), initial));
-    const cluster = new EtcdCluster(root, members);
+    const members = names.map(
+      (name, i) => new EtcdMember(name, host, clientPorts[i]!, peerPorts[i]!, path.join(root, name), initial, opts.tls),
+    );
+    const cluster = new EtcdCluster(root, members, opts.tls);
     live.add(cluster);
     try {
       for (const m of members) m.start();
@@ -171,23 +258,29 @@ export class EtcdCluster {
     );
   }
 
-  /** Waits until every running member reports a leader (GET /health). */
+  /** Waits until every running member answers a linearizable read (it has a leader). */
   async waitHealthy(timeoutMs = 30_000): Promise<void> {
-    await poll(
-      async () => {
-        for (const m of this.members.filter((x) => x.running)) {
-          const r = await fetch(`${m.clientURL}/health`, { signal: AbortSignal.timeout(2000) });
-          const body = (await r.json()) as { health?: string };
-          if (body.health !== 'true') return undefined;
-        }
-        if (this.members.some((m) => !m.running && m.log.includes('spawn error')))
-          throw new Error(this.members.map((m) => m.log).join('\n'));
-        return true;
-      },
-      `etcd members ${this.members.map((m) => m.name).join(', ')} to be healthy:\n${this.members.map((m) => m.log.slice(-2000)).join('\n')}`,
-      timeoutMs,
-      100,
-    );
+    const tls = this.tls === undefined ? undefined : await loadTLS(this.tls);
+    try {
+      await poll(
+        async () => {
+          for (const m of this.members.filter((x) => x.running)) {
+            const c = new EtcdClient([m.clientURL], 2_000, tls);
+            try {
+              await c.range('health-probe');
+            } finally {
+              await c.close();
+            }
+          }
+          return true;
+        },
+        `etcd members ${this.members.map((m) => m.name).join(', ')} to be healthy`,
+        timeoutMs,
+        100,
+      );
+    } catch (err) {
+      throw new Error(`${String(err)}\n${this.members.map((m) => `${m.name}: ${m.log.slice(-2000)}`).join('\n')}`);
+    }
   }
 
   /** Stops every member (by PID) and removes the data directories. */
@@ -202,6 +295,11 @@ export class EtcdCluster {
       live.delete(this);
     }
   }
+}
+
+async function loadTLS(tls: EtcdTLSFiles): Promise<{ ca: Buffer; cert: Buffer; key: Buffer }> {
+  const { readFile } = await import('node:fs/promises');
+  return { ca: await readFile(tls.ca), cert: await readFile(tls.clientCert), key: await readFile(tls.clientKey) };
 }
 
 function signalPid(pid: number | undefined, signal: NodeJS.Signals): void {

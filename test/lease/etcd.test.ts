@@ -11,7 +11,7 @@ import {
   type Lease,
   type PrimaryInfo,
 } from '../../src/lease/index.js';
-import { destroyAllEtcd, EtcdCluster } from '../helpers/etcd.js';
+import { destroyAllEtcd, EtcdCluster, makeTestCertificates } from '../helpers/etcd.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 /* The etcd leaser against real etcd: election, expiry, handoff, watch, fencing. */
@@ -279,5 +279,46 @@ describe('EtcdLeaser', () => {
       { env: {}, hostname: 'h' },
     );
     expect(() => createLeaser(missing)).toThrow(/cannot read lease\.etcd\.tls\.ca "\/nonexistent\/ca\.pem"/);
+  });
+});
+
+describe('EtcdLeaser over https', () => {
+  it('uses lease.etcd.tls: the CA to trust the members and a client certificate they require', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'litefs-etcd-tls-'));
+    try {
+      const tls = await makeTestCertificates(dir, '127.0.0.1');
+      const etcd = await EtcdCluster.start({ tls });
+      expect(etcd.endpoints[0]).toMatch(/^https:/);
+      const config = parseConfig(
+        [
+          'lease:',
+          '  type: etcd',
+          '  hostname: n1',
+          '  advertise-url: "http://n1:20202"',
+          '  etcd:',
+          `    endpoints: ${JSON.stringify(etcd.endpoints)}`,
+          '    key: litefs/primary',
+          '    ttl: 2s',
+          `    tls: { ca: ${JSON.stringify(tls.ca)}, cert: ${JSON.stringify(tls.clientCert)}, key: ${JSON.stringify(tls.clientKey)} }`,
+          '',
+        ].join('\n'),
+        'tls.yml',
+        { env: {}, hostname: 'h' },
+      );
+      const l = createLeaser(config) as EtcdLeaser;
+      leasers.push(l);
+      const lease = await acquire(l);
+      await lease.renew();
+      expect((await l.primaryInfo()).hostname).toBe('n1');
+      // Without the client certificate the members refuse the connection.
+      const noCert = leaser([etcd.endpoints[0]!], 'x', { tls: { ca: await (await import('node:fs/promises')).readFile(tls.ca) } });
+      await expect(noCert.primaryInfo()).rejects.toMatchObject({ code: 'ERR_LEASE_ETCD' });
+    } finally {
+      await destroyAllEtcd();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
