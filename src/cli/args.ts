@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
-import { describeError } from '../internal/errors.js';
+import { describeError } from '../internal/index.js';
 
 /** The node API a CLI command talks to unless told otherwise (LiteFS's default). */
 export const DEFAULT_API_URL = 'http://localhost:20202';

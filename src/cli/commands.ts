@@ -1,4 +1,4 @@
-import { describeError } from '../internal/errors.js';
+import { describeError } from '../internal/index.js';
 import { VERSION } from './version.js';
 
 /** A subcommand: receives its own arguments, returns the process exit code. */

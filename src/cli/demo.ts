@@ -5,7 +5,7 @@ import net from 'node:net';
 import { resolve, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clearFuseMounts } from '../fuse/index.js';
-import { describeError } from '../internal/errors.js';
+import { describeError } from '../internal/index.js';
 import type { NodeInfo } from '../http/index.js';
 import { parseCommandArgs } from './args.js';
 import type { Command } from './commands.js';

@@ -12,7 +12,7 @@ import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { isErrno } from '../internal/errors.js';
+import { isErrno } from '../internal/index.js';
 import { formatPos, posFromJSON } from '../ltx/index.js';
 import { isHotJournalFile } from '../store/index.js';
 import { DEFAULT_API_URL, normalizeFlags } from './args.js';

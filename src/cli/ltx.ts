@@ -5,13 +5,13 @@
  */
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { describeError } from '../internal/errors.js';
+import { describeError } from '../internal/index.js';
 import {
-  LtxDecoder,
   applyLtxFiles,
   checksumDatabaseFile,
   formatPos,
   hex64,
+  LtxDecoder,
   verifyLtxFile,
   type Header,
   type Trailer,

@@ -1,6 +1,5 @@
 import { loadConfig } from '../config/index.js';
-import { describeError } from '../internal/errors.js';
-import { createLogger, type Logger } from '../internal/log.js';
+import { createLogger, describeError, type Logger } from '../internal/index.js';
 import { LiteFSNode } from '../node.js';
 import { parseCommandArgs } from './args.js';
 import { exitCodeOf, forwardSignals, startChild } from './child.js';
@@ -137,4 +136,3 @@ function waitForSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', on);
   });
 }
-

@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import { describeError } from '../internal/errors.js';
+import { describeError } from '../internal/index.js';
 import { DEFAULT_API_URL, parseCommandArgs } from './args.js';
 import { exitCodeOf, forwardSignals, startChild } from './child.js';
 import type { Command } from './commands.js';

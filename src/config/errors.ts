@@ -1,4 +1,4 @@
-import { CodedError } from '../internal/errors.js';
+import { CodedError } from '../internal/index.js';
 
 /** What kind of mistake a problem describes, so callers can branch without parsing text. */
 export type ConfigProblemKind =
@@ -31,14 +31,12 @@ export type ConfigErrorCode =
  * Every problem found in one pass, not just the first: an operator fixing a
  * config file should not have to restart the daemon once per typo.
  */
-export class ConfigError extends CodedError {
-  override readonly code: ConfigErrorCode;
+export class ConfigError extends CodedError<ConfigErrorCode> {
   readonly source: string;
   readonly problems: readonly ConfigProblem[];
 
   constructor(code: ConfigErrorCode, source: string, problems: readonly ConfigProblem[], options?: { cause?: unknown; message?: string }) {
     super(code, options?.message ?? formatProblems(source, problems), options);
-    this.code = code;
     this.source = source;
     this.problems = problems;
   }

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { isErrno } from '../internal/errors.js';
+import { isErrno } from '../internal/index.js';
 import { withHostnameDefault, type Env } from './env.js';
 import { ConfigError } from './errors.js';
 import { readYaml } from './read-yaml.js';

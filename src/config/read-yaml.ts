@@ -1,5 +1,5 @@
-import { Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
-import type { Node as YamlNode, Scalar, YAMLMap } from 'yaml';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import type { Node as YamlNode, Scalar, YAMLMap, Document } from 'yaml';
 import { parseGoDuration } from './duration.js';
 import { expandEnv, type Env } from './env.js';
 import { at, type ConfigProblem } from './errors.js';

@@ -1,5 +1,5 @@
 import { FuseErrno } from '../fuse/index.js';
-import { describeError } from '../internal/errors.js';
+import { describeError } from '../internal/index.js';
 import { StoreError } from '../store/index.js';
 
 /**

@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { CodedError } from '../internal/errors.js';
+import { CodedError } from '../internal/index.js';
 
 /** Linux errno numbers by name (ENOENT → 2, ...), as the kernel expects them. */
 export const Errno: Readonly<Record<string, number>> = constants.errno;
@@ -49,13 +49,7 @@ export type FuseMountErrorCode =
   | 'ERR_FUSE_INIT_FAILED'
   | 'ERR_FUSE_BAD_OPTION';
 
-export class FuseMountError extends CodedError {
-  declare readonly code: FuseMountErrorCode;
-
-  constructor(code: FuseMountErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class FuseMountError extends CodedError<FuseMountErrorCode> {}
 
 /** A kernel message that cannot be decoded (truncated, inconsistent lengths, ...). */
 export class FuseProtocolError extends CodedError {

@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import { describeError } from '../internal/errors.js';
+import { describeError } from '../internal/index.js';
 import { isLeaseError } from '../lease/index.js';
 import { formatChecksum, formatTXID } from '../ltx/index.js';
 import type { LeaseMonitor, Store } from '../store/index.js';

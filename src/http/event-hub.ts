@@ -1,4 +1,4 @@
-import type { Logger } from '../internal/log.js';
+import type { Logger } from '../internal/index.js';
 import type { DBChange, LeaseMonitor, Store } from '../store/index.js';
 import type { PrimaryInfo } from '../lease/index.js';
 import { encodeEvent, txEvent, type RoleEventData } from './event-format.js';

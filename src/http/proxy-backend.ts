@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import type { Logger } from '../internal/log.js';
+import type { Logger } from '../internal/index.js';
 import type { PrimaryInfo } from '../lease/index.js';
 import type { LeaseMonitor, Store } from '../store/index.js';
 import { ConditionWaiters, TXIDWaiters, primaryProxyURLFor, type ProxyBackend } from './proxy/index.js';

@@ -2,8 +2,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { describeError } from '../internal/errors.js';
-import type { Logger } from '../internal/log.js';
+import { describeError, type Logger } from '../internal/index.js';
 
 export type ApiRequest = http.IncomingMessage | http2.Http2ServerRequest;
 export type ApiResponse = http.ServerResponse | http2.Http2ServerResponse;

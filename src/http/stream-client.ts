@@ -1,6 +1,5 @@
 import http2 from 'node:http2';
-import { describeError } from '../internal/errors.js';
-import type { Logger } from '../internal/log.js';
+import { describeError, type Logger } from '../internal/index.js';
 import { formatTXID, isSnapshot } from '../ltx/index.js';
 import { receiveLtx, type ReceivedLtx, type Store } from '../store/index.js';
 import type { PrimaryInfo } from '../lease/index.js';

@@ -2,9 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { open, rm, statfs } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { describeError } from '../internal/errors.js';
-import { LtxDecoder, formatPos, lockPgno, posToJSON, type Header, type Pos } from '../ltx/index.js';
-import { importDatabase, ImportError, importSizeLimit, inspectImportHeader, invalidDatabaseName, isStoreError, LockError, SQLITE_HEADER_SIZE, writeSnapshot, type ImportErrorCode, type Store } from '../store/index.js';
+import { describeError } from '../internal/index.js';
+import { formatPos, lockPgno, LtxDecoder, posToJSON, type Header, type Pos } from '../ltx/index.js';
+import {
+  importDatabase,
+  ImportError,
+  importSizeLimit,
+  inspectImportHeader,
+  invalidDatabaseName,
+  isStoreError,
+  LockError,
+  SQLITE_HEADER_SIZE,
+  writeSnapshot,
+  type ImportErrorCode,
+  type Store,
+} from '../store/index.js';
 import type { ApiContext } from './api.js';
 import { sendJSON, sendText, type ApiRequest, type ApiResponse, type Route } from './server.js';
 
@@ -82,8 +94,10 @@ export function transferRoutesFor(t: TransferContext): Route[] {
       if (!(err instanceof ImportError)) throw err;
       outcome = err;
     } finally {
-      // Gone before the client hears back, whatever the answer.
+      // Gone before the client hears back, whatever the answer; a
+      // database the failed import would have created leaves nothing.
       await rm(spool, { force: true });
+      if (db.pos.txid === 0n) await t.store.discardIfNeverCommitted(name);
     }
     if (!(outcome instanceof ImportError)) return sendJSON(res, 200, posToJSON(outcome.pos));
     if (outcome.code === 'ERR_IMPORT_NOT_PRIMARY') return sendText(res, 503, notPrimary());
@@ -98,9 +112,9 @@ export function transferRoutesFor(t: TransferContext): Route[] {
     if (db === undefined || !db.exists || db.pageN === 0 || db.pos.txid === 0n) return sendText(res, 404, `database "${name}" not found`);
     let snap;
     try {
-      // A snapshot on local disk, taken under the read lock, then streamed
-      // with no lock held: a slow client never stalls the primary's writers.
-      snap = await writeSnapshot(db, { compress: false, nodeID: t.store.nodeID, lockTimeoutMs });
+      // A snapshot on local disk, read through a view that writers feed the
+      // pages they change: neither the copy nor a slow client stalls them.
+      snap = await writeSnapshot(db, { sys: t.store.sys, compress: false, nodeID: t.store.nodeID });
     } catch (err) {
       if (isStoreError(err, 'ERR_STORE_DB_NOT_FOUND')) return sendText(res, 404, `database "${name}" not found`);
       if (err instanceof LockError) return sendText(res, 503, `${name}: SQLite clients kept the database busy: ${err.message}`);

@@ -3,14 +3,19 @@
  * stable, greppable identifier (ERR_<AREA>_<WHAT>) so operators and callers
  * can branch on it without parsing messages, the way undici's errors work.
  */
-export class CodedError extends Error {
-  readonly code: string;
+export class CodedError<Code extends string = string> extends Error {
+  readonly code: Code;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: Code, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
   }
+}
+
+/** True when `err` is a CodedError (of any module) with one of the given codes. */
+export function hasCode(err: unknown, ...codes: string[]): boolean {
+  return err instanceof CodedError && codes.includes(err.code);
 }
 
 /** True when `err` is a Node system error with the given errno code (ENOENT, ...). */

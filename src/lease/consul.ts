@@ -1,10 +1,9 @@
-import { formatGoDuration } from '../config/duration.js';
-import { silentLogger, type Logger } from '../internal/log.js';
-import { describeError } from '../internal/errors.js';
+import { formatGoDuration } from '../config/index.js';
+import { describeError, silentLogger, sleep, type Logger } from '../internal/index.js';
 import { ConsulClient, type KVEntry } from './consul-client.js';
 import { joinKey, parseConsulURL, redact, type ConsulEndpoint } from './consul-url.js';
 import { LeaseError, PrimaryExistsError, isLeaseError } from './errors.js';
-import { HandoffChannel, sleep } from './handoff.js';
+import { HandoffChannel } from './handoff.js';
 import { TokenBucket } from './token-bucket.js';
 import {
   decodePrimaryInfo,

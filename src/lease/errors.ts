@@ -1,4 +1,4 @@
-import { CodedError } from '../internal/errors.js';
+import { CodedError } from '../internal/index.js';
 import type { PrimaryInfo } from './types.js';
 
 export type LeaseErrorCode =
@@ -29,14 +29,7 @@ export type LeaseErrorCode =
   /** Bad leaser options (missing key, unparsable URL, ...). */
   | 'ERR_LEASE_INVALID_OPTIONS';
 
-export class LeaseError extends CodedError {
-  override readonly code: LeaseErrorCode;
-
-  constructor(code: LeaseErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.code = code;
-  }
-}
+export class LeaseError extends CodedError<LeaseErrorCode> {}
 
 /** ERR_LEASE_PRIMARY_EXISTS, carrying the current holder when it could be read. */
 export class PrimaryExistsError extends LeaseError {

@@ -1,5 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
-import { describeError } from '../internal/errors.js';
+import { describeError } from '../internal/index.js';
 import { EtcdRequestError } from './errors.js';
 
 /** One key as etcd returns it, value decoded from base64 as UTF-8. */

@@ -1,10 +1,9 @@
-import { describeError } from '../internal/errors.js';
-import { silentLogger, type Logger } from '../internal/log.js';
+import { describeError, silentLogger, sleep, type Logger } from '../internal/index.js';
 import { monotonicNow } from './clock.js';
 import { EtcdClient, EtcdCompactedError, type EtcdKV, type EtcdTLS } from './etcd-client.js';
 import { parseEtcdEndpoints } from './etcd-endpoints.js';
 import { LeaseError, PrimaryExistsError } from './errors.js';
-import { HandoffChannel, sleep } from './handoff.js';
+import { HandoffChannel } from './handoff.js';
 import {
   decodePrimaryInfo,
   encodePrimaryInfo,

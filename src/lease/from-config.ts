@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { Config } from '../config/types.js';
-import { describeError } from '../internal/errors.js';
-import type { Logger } from '../internal/log.js';
+import type { Config } from '../config/index.js';
+import { describeError, type Logger } from '../internal/index.js';
 import { ConsulLeaser, type ConsulLeaserOptions } from './consul.js';
 import type { EtcdTLS } from './etcd-client.js';
 import { EtcdLeaser, type EtcdLeaserOptions } from './etcd.js';

@@ -1,9 +1,7 @@
-import { describeError } from '../internal/errors.js';
-import { silentLogger, type Logger } from '../internal/log.js';
+import { describeError, silentLogger, sleep, type Logger } from '../internal/index.js';
 import { monotonicNow } from './clock.js';
 import { isLeaseError } from './errors.js';
 import { Fence, fenceMarginMs } from './fence.js';
-import { sleep } from './handoff.js';
 import type { Lease } from './types.js';
 
 export interface RenewLoopOptions {

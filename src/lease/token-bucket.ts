@@ -1,4 +1,4 @@
-import { sleep } from './handoff.js';
+import { sleep } from '../internal/index.js';
 
 /**
  * Rate limit for blocking-query loops, as Consul's docs advise: a burst of

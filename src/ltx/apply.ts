@@ -17,7 +17,7 @@ import { LtxDecoder } from './decoder.js';
 import { LtxError, hex64 } from './errors.js';
 import type { Pos } from './names.js';
 import { isSnapshot, type Header, type Trailer } from './types.js';
-import { isErrno } from '../internal/errors.js';
+import { isErrno } from '../internal/index.js';
 
 export interface ApplyResult {
   /** Position of the database after the last file. */

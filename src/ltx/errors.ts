@@ -1,4 +1,4 @@
-import { CodedError } from '../internal/errors.js';
+import { CodedError } from '../internal/index.js';
 
 /**
  * Stable codes for everything the LTX codec refuses. Callers (the store, the
@@ -28,8 +28,7 @@ export interface LtxErrorDetails {
   cause?: unknown;
 }
 
-export class LtxError extends CodedError {
-  declare readonly code: LtxErrorCode;
+export class LtxError extends CodedError<LtxErrorCode> {
   readonly field: string | undefined;
   readonly value: string | number | bigint | undefined;
 

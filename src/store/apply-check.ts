@@ -1,4 +1,4 @@
-import { CHECKSUM_FLAG, LtxDecoder, checksumPage, isSnapshot, lockPgno, type LtxSource, type VerifyResult } from '../ltx/index.js';
+import { CHECKSUM_FLAG, checksumPage, isSnapshot, lockPgno, LtxDecoder, type LtxSource, type VerifyResult } from '../ltx/index.js';
 import type { DB } from './db.js';
 
 /** A fully verified LTX file and, for incrementals, the checksum of every page it carries. */

@@ -1,4 +1,4 @@
-import { CodedError } from '../internal/errors.js';
+import { CodedError } from '../internal/index.js';
 
 export type StoreErrorCode =
   /** A write on a node that is not the primary. Surfaces as EACCES (SQLITE_READONLY). */
@@ -20,13 +20,7 @@ export type StoreErrorCode =
   | 'ERR_STORE_RETENTION'
   | 'ERR_STORE_CLOSED';
 
-export class StoreError extends CodedError {
-  declare readonly code: StoreErrorCode;
-
-  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class StoreError extends CodedError<StoreErrorCode> {}
 
 export function isStoreError(err: unknown, code?: StoreErrorCode): err is StoreError {
   return err instanceof StoreError && (code === undefined || err.code === code);

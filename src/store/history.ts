@@ -1,7 +1,6 @@
 import { appendFile, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isErrno } from '../internal/errors.js';
-import type { Logger } from '../internal/log.js';
+import { formatNodeID, isErrno, type Logger } from '../internal/index.js';
 import { formatChecksum, formatTXID, readLtxHeader, type Header } from '../ltx/index.js';
 import type { DB } from './db.js';
 import { listLtxFiles } from './ltx-files.js';
@@ -47,7 +46,7 @@ export async function readNodeIDs(dataDir: string): Promise<Set<string>> {
  * TXIDs, never silently thrown away.
  */
 export async function replaceHistory(db: DB, store: Store, snapshot: Header, snapshotPostApply: bigint, log: Logger): Promise<void> {
-  const files = await listLtxFiles(db.ltxDir);
+  const files = await listLtxFiles(store.sys, db.ltxDir);
   if (files.length === 0) return;
   const local = db.pos;
   if (local.txid === snapshot.maxTXID && local.postApplyChecksum === snapshotPostApply) {
@@ -65,7 +64,7 @@ export async function replaceHistory(db: DB, store: Store, snapshot: Header, sna
     } catch {
       header = null;
     }
-    const author = header === null ? null : header.nodeID.toString(16).toUpperCase().padStart(16, '0');
+    const author = header === null ? null : formatNodeID(header.nodeID);
     if (author !== null && own.has(author)) authored.push(f);
     else await rm(f.path, { force: true });
   }

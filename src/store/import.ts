@@ -6,17 +6,15 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CodedError } from '../internal/errors.js';
-import type { Logger } from '../internal/log.js';
-import { silentLogger } from '../internal/log.js';
+import { CodedError, silentLogger, type Logger } from '../internal/index.js';
 import {
   DatabaseChecksum,
-  HEADER_FLAG_COMPRESS_LZ4,
-  LtxEncoder,
-  LtxFileSink,
   formatPos,
+  HEADER_FLAG_COMPRESS_LZ4,
   lockPgno,
+  LtxEncoder,
   ltxFilename,
+  LtxFileSink,
   newHeader,
   type Header,
   type Pos,
@@ -41,13 +39,7 @@ export type ImportErrorCode =
   /** The LTX file is durable but applying it failed (disk trouble). */
   | 'ERR_IMPORT_APPLY';
 
-export class ImportError extends CodedError {
-  declare readonly code: ImportErrorCode;
-
-  constructor(code: ImportErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class ImportError extends CodedError<ImportErrorCode> {}
 
 /** What the first 100 bytes of an upload say, before its size is known. */
 export interface ImportHeader {
@@ -192,16 +184,25 @@ export async function importDatabase(db: DB, uploadPath: string, opts: ImportOpt
   const h = inspectImportHeader(head);
   const pageCount = importPageCount(h, size);
 
-  let guard;
   try {
-    guard = await db.locks.acquireWriteLock({ timeoutMs: opts.lockTimeoutMs ?? 30_000 });
+    return await db.runExclusive(() => importLocked(db, uploadPath, opts, h, pageCount, log), opts.lockTimeoutMs ?? 30_000);
   } catch (err) {
     if (err instanceof LockError) {
       throw new ImportError('ERR_IMPORT_BUSY', `${db.name}: SQLite clients kept the database busy: ${err.message}`, { cause: err });
     }
     throw err;
   }
-  try {
+}
+
+async function importLocked(
+  db: DB,
+  uploadPath: string,
+  opts: ImportOptions,
+  h: ImportHeader,
+  pageCount: number,
+  log: Logger,
+): Promise<ImportResult> {
+  {
     if (!opts.isPrimary())
       throw new ImportError('ERR_IMPORT_NOT_PRIMARY', 'this node stopped being the primary before the import could start');
     if (db.journalExists && isHotJournalHeader(await db.readJournal(8, 0))) {
@@ -250,7 +251,7 @@ export async function importDatabase(db: DB, uploadPath: string, opts: ImportOpt
     );
 
     try {
-      await db.applyLtx(ltxPath, { kind: 'commit' });
+      await db.applyLtx(ltxPath, { kind: 'commit', clientsLocked: true });
       await db.syncAll();
     } catch (err) {
       log.error({ err, ltxPath }, 'applying the imported LTX file failed; restarting the node re-applies it');
@@ -262,8 +263,6 @@ export async function importDatabase(db: DB, uploadPath: string, opts: ImportOpt
     }
     log.info({ pos: formatPos(db.pos) }, 'database imported');
     return { pos: db.pos, pageSize: h.pageSize, pageCount, convertedFromWAL: h.wal, ltxPath, changeCounter, schemaCookie };
-  } finally {
-    guard.release();
   }
 }
 

@@ -1,16 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { describeError } from '../internal/errors.js';
-import type { Logger } from '../internal/log.js';
-import {
-  PrimaryExistsError,
-  isLeaseError,
-  monotonicNow,
-  runRenewLoop,
-  type Lease,
-  type Leaser,
-  type PrimaryInfo,
-} from '../lease/index.js';
-import { InternalLockOwner } from './rwmutex.js';
+import { describeError, formatNodeID, withTimeout, type Logger } from '../internal/index.js';
+import { isLeaseError, monotonicNow, PrimaryExistsError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
 import type { Store } from './store.js';
 
 /** How a replica's stream to the primary ended. */
@@ -298,7 +288,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
 
   /** Steps down and passes the lease to `nodeID`; false if that failed (the lease is then released). */
   private async handOff(lease: Lease, nodeID: bigint): Promise<boolean> {
-    const target = nodeID.toString(16).toUpperCase().padStart(16, '0');
+    const target = formatNodeID(nodeID);
     if (!this.opts.prepareHandoff(nodeID)) {
       this.log.warn({ target }, 'handoff target is not connected');
       return false;
@@ -321,20 +311,16 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
   }
 
   /**
-   * Waits until no SQLite client holds RESERVED on any database: a writer
-   * holds it from its first write until after its commit point.
+   * Waits until every commit that was already being recorded when this
+   * node stopped being writeable has finished: commits run one at a time
+   * per database, and every later one is refused.
    */
   private async waitForCommits(timeoutMs: number): Promise<void> {
-    const owner = new InternalLockOwner('handoff');
-    const signal = AbortSignal.timeout(timeoutMs);
     for (const db of this.opts.store.databases()) {
-      const reserved = db.locks.mutex('reserved');
       try {
-        await reserved.lock(owner, signal);
+        await withTimeout(db.settle(), timeoutMs, `waiting for ${db.name}'s commit in flight`);
       } catch (err) {
-        this.log.warn({ db: db.name, err }, `a writer still holds the database after ${timeoutMs} ms; handing off anyway`);
-      } finally {
-        reserved.unlock(owner);
+        this.log.warn({ db: db.name, err }, `a commit is still being recorded after ${timeoutMs} ms; handing off anyway`);
       }
     }
   }
@@ -382,20 +368,4 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     this._ready = true;
     this.emit('ready');
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
 }

@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isErrno } from '../internal/errors.js';
+import { isErrno } from '../internal/index.js';
 import { parseLtxFilename } from '../ltx/index.js';
 
 export interface LtxUsage {

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../internal/log.js';
+import type { Logger } from '../internal/index.js';
 import {
-  LtxDecoder,
   checksumPage,
   formatChecksum,
   formatPos,
   formatTXID,
   isSnapshot,
+  LtxDecoder,
   ltxFilename,
   syncDir,
   type Header,
@@ -67,7 +67,7 @@ export async function receiveLtx(store: Store, name: string, body: AsyncIterable
   const received = Date.now();
   const { header: h, trailer } = decoded;
   const final = join(db.ltxDir, ltxFilename(h.minTXID, h.maxTXID));
-  const guard = await db.locks.acquireWriteLock(opts.applyLockTimeoutMs === undefined ? {} : { timeoutMs: opts.applyLockTimeoutMs });
+  const applyOpts = opts.applyLockTimeoutMs === undefined ? {} : { lockTimeoutMs: opts.applyLockTimeoutMs };
   let renamed = false;
   try {
     if (isSnapshot(h)) {
@@ -97,8 +97,8 @@ export async function receiveLtx(store: Store, name: string, body: AsyncIterable
     renamed = true;
     await syncDir(db.ltxDir);
     try {
-      if (decoded.pages !== null) await db.applyDecoded(h, trailer, decoded.pages, final);
-      else await db.applyLtx(final);
+      if (decoded.pages !== null) await db.applyDecoded(h, trailer, decoded.pages, final, applyOpts);
+      else await db.applyLtx(final, applyOpts);
     } catch (err) {
       if (isStoreError(err, 'ERR_STORE_CHECKSUM_MISMATCH')) {
         // Pages may already be written: the file now matches no position.
@@ -112,8 +112,6 @@ export async function receiveLtx(store: Store, name: string, body: AsyncIterable
     // An unapplied file must not stay in the history.
     if (renamed) await rm(final, { force: true });
     throw err;
-  } finally {
-    guard.release();
   }
   return { db: name, header: h, trailer, size: decoded.size, receiveMs: received - started, applyMs: Date.now() - received };
 }
@@ -141,7 +139,7 @@ async function storeAndDecode(tmp: string, body: AsyncIterable<Uint8Array>, onAc
       const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
       pending.length = 0;
       pendingBytes = 0;
-      for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+      for (let off = 0; off < buf.length;) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
     };
     const source = body[Symbol.asyncIterator]();
     let ended = false;

@@ -1,4 +1,4 @@
-import { CodedError } from '../internal/errors.js';
+import { CodedError } from '../internal/index.js';
 
 /**
  * A lock holder that is the daemon itself (apply, recovery, snapshots).
@@ -28,13 +28,7 @@ export type MutexState = 'unlocked' | 'shared' | 'exclusive';
 
 export type LockErrorCode = 'ERR_LOCK_TIMEOUT' | 'ERR_LOCK_ABORTED';
 
-export class LockError extends CodedError {
-  declare readonly code: LockErrorCode;
-
-  constructor(code: LockErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class LockError extends CodedError<LockErrorCode> {}
 
 export interface LockHolder {
   owner: LockOwner;

@@ -1,4 +1,4 @@
-import { CodedError } from '../internal/errors.js';
+import { CodedError } from '../internal/index.js';
 
 /** Size of the header at the start of page 1 of every SQLite database. */
 export const SQLITE_HEADER_SIZE = 100;
@@ -11,13 +11,7 @@ export const PENDING_BYTE = 0x40000000;
 
 export type SQLiteHeaderErrorCode = 'ERR_SQLITE_HEADER_SHORT' | 'ERR_SQLITE_HEADER_MAGIC' | 'ERR_SQLITE_HEADER_PAGE_SIZE';
 
-export class SQLiteHeaderError extends CodedError {
-  declare readonly code: SQLiteHeaderErrorCode;
-
-  constructor(code: SQLiteHeaderErrorCode, message: string) {
-    super(code, message);
-  }
-}
+export class SQLiteHeaderError extends CodedError<SQLiteHeaderErrorCode> {}
 
 export type TextEncoding = 'utf-8' | 'utf-16le' | 'utf-16be';
 

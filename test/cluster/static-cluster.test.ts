@@ -196,7 +196,7 @@ except sqlite3.Error as e:
     // Freeze the primary (no heartbeats, no data) for three seconds.
     const pid = n0.pid!;
     process.kill(pid, 'SIGSTOP');
-    let during: number[] = [];
+    const during: number[] = [];
     try {
       for (let i = 0; i < 6; i++) {
         await sleep(500);

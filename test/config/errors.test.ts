@@ -243,6 +243,6 @@ describe('reporting', () => {
       ['fuse.dir', 11],
       ['http.adr', 13],
     ]);
-    expect(err.message).toMatch(/^invalid config bad\.yml: 4 problems:\n  - lease\.consul\.ttl at line 6/);
+    expect(err.message).toMatch(/^invalid config bad\.yml: 4 problems:\n {2}- lease\.consul\.ttl at line 6/);
   });
 });

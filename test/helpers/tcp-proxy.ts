@@ -25,14 +25,14 @@ export class TcpProxy {
 
   /** Listens on `host` (default 127.0.0.1), a free port, relaying to `target`. */
   static async start(target: { host: string; port: number }, host = '127.0.0.1'): Promise<TcpProxy> {
-    let proxy!: TcpProxy;
-    const server = net.createServer((client) => proxy.accept(client, target));
+    const ref: { proxy?: TcpProxy } = {};
+    const server = net.createServer((client) => ref.proxy?.accept(client, target));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, host, () => resolve());
     });
-    proxy = new TcpProxy(server, host, (server.address() as net.AddressInfo).port);
-    return proxy;
+    ref.proxy = new TcpProxy(server, host, (server.address() as net.AddressInfo).port);
+    return ref.proxy;
   }
 
   get url(): string {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HandoffChannel, sleep } from '../../src/lease/handoff.js';
+import { HandoffChannel } from '../../src/lease/handoff.js';
+import { sleep } from '../../src/internal/index.js';
 import { TokenBucket } from '../../src/lease/token-bucket.js';
 
 describe('HandoffChannel (rendezvous)', () => {

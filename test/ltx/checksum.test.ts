@@ -174,7 +174,7 @@ describe('database files', () => {
     const h = raw.slice(0, 100);
     expect(parseDatabaseHeader(h, 40960)).toEqual({ pageSize: 4096, pageCount: 10, fileSize: 40960 });
     const stale = h.slice();
-    stale[95] ^= 1; // version-valid-for no longer equals the change counter
+    stale[95]! ^= 1; // version-valid-for no longer equals the change counter
     expect(parseDatabaseHeader(stale, 8192).pageCount).toBe(2);
     const big = h.slice();
     big[16] = 0;

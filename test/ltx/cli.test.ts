@@ -115,7 +115,7 @@ describe('litefs ltx dump', () => {
     await withTmpDir(async (dir) => {
       const bad = join(dir, 'bad.ltx');
       const raw = await readFile(GO_LTX);
-      raw[9000] ^= 1;
+      raw[9000]! ^= 1;
       await writeFile(bad, raw);
       const r = await ltx('dump', bad);
       expect(r.code).toBe(1);

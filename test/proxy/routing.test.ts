@@ -80,18 +80,18 @@ describe('proxy routing', () => {
   });
 
   it('sets __txid to the TXID after the write: read when the app answers, relayed through the replica', async () => {
-    let primaryBackend: FakeBackend | undefined;
+    const late: { primaryBackend?: FakeBackend } = {};
     const commitThenAnswer: AppHandler = (req, res, app) => {
       void readBody(req).then((body) => {
         app.record(req, body);
         // The app commits (the store's TXID moves) before it answers.
-        primaryBackend?.setTXID('db', 0x2an);
+        late.primaryBackend?.setTXID('db', 0x2an);
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('committed');
       });
     };
     const { primary, replica } = await startCluster(cleanups, { primaryHandler: commitThenAnswer, options: { now: () => FIXED_NOW } });
-    primaryBackend = primary.backend;
+    late.primaryBackend = primary.backend;
     const r = await send(replica.url, '/commit', { method: 'PUT', body: 'x' });
     expect(r.status).toBe(200);
     expect(r.body).toBe('committed');

@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import type { Logger } from '../../internal/log.js';
+import type { Logger } from '../../internal/index.js';
 import { runCommand } from './command.js';
 import { readMountinfo } from './mountinfo.js';
 

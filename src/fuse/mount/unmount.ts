@@ -1,4 +1,4 @@
-import type { Logger } from '../../internal/log.js';
+import type { Logger } from '../../internal/index.js';
 import { FuseMountError } from '../errors.js';
 import { describeResult, runCommand, type CommandResult } from './command.js';
 import { abortConnection } from './fusectl.js';

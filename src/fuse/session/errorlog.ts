@@ -1,5 +1,4 @@
-import { describeError } from '../../internal/errors.js';
-import type { Logger } from '../../internal/log.js';
+import { describeError, type Logger } from '../../internal/index.js';
 
 /**
  * Logs each distinct unexpected failure once. A handler bug hit by every

@@ -1,4 +1,4 @@
-import type { ChildOptions, Logger } from '../../internal/log.js';
+import type { ChildOptions, Logger } from '../../internal/index.js';
 
 /**
  * A copy of `obj` that any JSON logger can serialise: bigints become decimal

@@ -1,4 +1,4 @@
-import { CodedError } from '../../internal/errors.js';
+import { CodedError } from '../../internal/index.js';
 
 export type FuseReaderErrorCode =
   /** A reader thread died without saying why it stopped (uncaught exception, terminate(), out of memory). */
@@ -7,10 +7,4 @@ export type FuseReaderErrorCode =
   | 'ERR_FUSE_READER_START_FAILED';
 
 /** Why a session's reader thread stopped unexpectedly; `SessionEnd.error` when the session ended with reason 'error'. */
-export class FuseReaderError extends CodedError {
-  declare readonly code: FuseReaderErrorCode;
-
-  constructor(code: FuseReaderErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class FuseReaderError extends CodedError<FuseReaderErrorCode> {}

@@ -1,4 +1,4 @@
-import { CodedError } from '../../internal/errors.js';
+import { CodedError } from '../../internal/index.js';
 
 /**
  * Every way a `/stream` request body or response stream can be malformed.
@@ -39,13 +39,7 @@ export type StreamErrorCode =
   /** Caller misuse (body iterated twice, ...). */
   | 'ERR_STREAM_USAGE';
 
-export class StreamError extends CodedError {
-  declare readonly code: StreamErrorCode;
-
-  constructor(code: StreamErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class StreamError extends CodedError<StreamErrorCode> {}
 
 /** True when `err` is a StreamError, optionally with the given code. */
 export function isStreamError(err: unknown, code?: StreamErrorCode): err is StreamError {

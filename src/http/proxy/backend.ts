@@ -1,5 +1,5 @@
-import type { PrimaryInfo } from '../../lease/types.js';
-import { parseHostPort } from '../../config/addr.js';
+import type { PrimaryInfo } from '../../lease/index.js';
+import { parseHostPort } from '../../config/index.js';
 
 /**
  * What the proxy needs to know about this node. The store implements it; the

@@ -1,4 +1,4 @@
-import { CodedError } from '../../internal/errors.js';
+import { CodedError } from '../../internal/index.js';
 
 export type ProxyErrorCode =
   /** A proxy.* setting the proxy cannot run with (missing target, bad address, bad pattern). */
@@ -14,14 +14,7 @@ export type ProxyErrorCode =
   /** listen() after close(). */
   | 'ERR_PROXY_CLOSED';
 
-export class ProxyError extends CodedError {
-  override readonly code: ProxyErrorCode;
-
-  constructor(code: ProxyErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-    this.code = code;
-  }
-}
+export class ProxyError extends CodedError<ProxyErrorCode> {}
 
 /** True when `err` is a ProxyError, optionally with the given code. */
 export function isProxyError(err: unknown, code?: ProxyErrorCode): err is ProxyError {

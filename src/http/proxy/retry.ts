@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isErrno } from '../../internal/errors.js';
+import { isErrno } from '../../internal/index.js';
 
 /** True when a connection attempt was refused (the app is not listening yet). */
 export function isConnectionRefused(err: unknown): boolean {

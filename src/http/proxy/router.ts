@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import type { ProxyConfig } from '../../config/types.js';
-import type { Logger } from '../../internal/log.js';
+import type { ProxyConfig } from '../../config/index.js';
+import type { Logger } from '../../internal/index.js';
 import type { ProxyBackend } from './backend.js';
 import { formatTXIDHex, readTXIDCookie } from './cookie.js';
 import { HOP_HEADER } from './headers.js';

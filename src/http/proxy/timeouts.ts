@@ -1,4 +1,4 @@
-import type { ProxyConfig } from '../../config/types.js';
+import type { ProxyConfig } from '../../config/index.js';
 
 /** Node http.Server settings equivalent to LiteFS's Go http.Server timeouts. */
 export interface ServerTimeouts {
