@@ -350,8 +350,15 @@ export class LiteFS implements FuseFilesystem, CacheInvalidator {
 
   // ------------------------------------------------------------------ files
 
-  open(_ctx: RequestContext, ino: bigint, _req: OpenRequest): OpenReply {
+  async open(_ctx: RequestContext, ino: bigint, _req: OpenRequest): Promise<OpenReply> {
     const p = this.nodeName(ino);
+    if (p.kind === 'database' && this.store.db(p.db)?.exists !== true) {
+      // The kernel still knew this name while the store forgot a file that
+      // never became a database (it was empty): for the opener that is the
+      // same empty file, so give it one again.
+      if (!this.store.isPrimary) throw new FuseErrno('ENOENT');
+      await guard(() => this.store.createDB(p.db));
+    }
     this.opened(p);
     return this.openReplyFor(p);
   }

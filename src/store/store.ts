@@ -44,6 +44,8 @@ export class Store extends EventEmitter<StoreEvents> {
   private readonly dbs = new Map<string, DB>();
   private primary = false;
   private retentionTimer: NodeJS.Timeout | null = null;
+  /** Databases whose files are being removed (never committed, or deleted and expired). */
+  private readonly removals = new Map<string, Promise<void>>();
   private closed = false;
   private _invalidator: CacheInvalidator | null = null;
   private _clientLocks: ClientLocks = noClientLocks;
@@ -121,6 +123,7 @@ export class Store extends EventEmitter<StoreEvents> {
     this.requireOpen();
     const invalid = invalidDatabaseName(name);
     if (invalid !== null) throw new StoreError('ERR_STORE_INVALID_NAME', `invalid database name ${JSON.stringify(name)}: ${invalid}`);
+    await this.whenSettled(name);
     let db = this.dbs.get(name);
     if (db === undefined) {
       db = this.newDB(name);
@@ -135,6 +138,7 @@ export class Store extends EventEmitter<StoreEvents> {
     this.requireOpen();
     const invalid = invalidDatabaseName(name);
     if (invalid !== null) throw new StoreError('ERR_STORE_INVALID_NAME', `invalid database name ${JSON.stringify(name)}: ${invalid}`);
+    await this.whenSettled(name);
     let db = this.dbs.get(name);
     if (db === undefined) {
       db = this.newDB(name);
@@ -153,13 +157,28 @@ export class Store extends EventEmitter<StoreEvents> {
   async discardIfNeverCommitted(name: string): Promise<boolean> {
     const db = this.dbs.get(name);
     if (db === undefined || db.pos.txid !== 0n || db.journalExists || db.walExists) return false;
-    if ((await db.databaseSize()) > 0) return false;
+    if ((await db.databaseSize()) > 0 || this.dbs.get(name) !== db) return false;
+    // Gone from the map at once; creating the name again waits for the
+    // files to be gone (see whenSettled).
     this.dbs.delete(name);
-    await db.close();
-    await this._clientLocks.forget(name);
-    await this.sys.removeTree(this.layout.dbDir(name));
+    const removal = (async () => {
+      await db.close();
+      await this._clientLocks.forget(name);
+      await this.sys.removeTree(this.layout.dbDir(name));
+    })();
+    this.removals.set(name, removal);
+    try {
+      await removal;
+    } finally {
+      if (this.removals.get(name) === removal) this.removals.delete(name);
+    }
     this.log.debug({ db: name }, 'removed a file that never became a database');
     return true;
+  }
+
+  /** Waits until no removal of `name`'s files is under way. */
+  private async whenSettled(name: string): Promise<void> {
+    await this.removals.get(name)?.catch(() => {});
   }
 
   /**
@@ -209,10 +228,19 @@ export class Store extends EventEmitter<StoreEvents> {
     const newest = this.layout.ltxPath(db.name, db.pos.txid, db.pos.txid);
     const st = await this.sys.stat(newest);
     if (st !== null && st.mtimeMs >= now - retentionMs) return false;
+    if (this.dbs.get(db.name) !== db) return false;
     this.dbs.delete(db.name);
-    await db.close();
-    await this._clientLocks.forget(db.name);
-    await this.sys.removeTree(this.layout.dbDir(db.name));
+    const removal = (async () => {
+      await db.close();
+      await this._clientLocks.forget(db.name);
+      await this.sys.removeTree(this.layout.dbDir(db.name));
+    })();
+    this.removals.set(db.name, removal);
+    try {
+      await removal;
+    } finally {
+      if (this.removals.get(db.name) === removal) this.removals.delete(db.name);
+    }
     this.log.info({ db: db.name }, 'retention removed a deleted database');
     return true;
   }
