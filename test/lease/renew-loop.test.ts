@@ -11,7 +11,7 @@ afterEach(async () => {
   double = undefined;
 });
 
-/** A real-time lease with a 400ms TTL (the double's session_ttl_min lowered for the test). */
+/** A real-time lease with a 1 s TTL (the double's session_ttl_min lowered for the test). */
 async function shortLease(): Promise<Lease> {
   double = await ConsulTestDouble.start({ sessionTTLMinMs: 100, ttlMultiplier: 1 });
   leaser = new ConsulLeaser({
@@ -19,7 +19,7 @@ async function shortLease(): Promise<Lease> {
     key: 'k',
     hostname: 'a',
     advertiseURL: 'http://a:1',
-    ttlMs: 400,
+    ttlMs: 1_000,
     lockDelayMs: 0,
     requestTimeoutMs: 1_000,
   });
@@ -42,7 +42,7 @@ describe('runRenewLoop', () => {
     });
     expect(await loop).toEqual({ reason: 'aborted' });
     expect(renewals).toBe(5);
-    // Five renewals at ~200ms spacing outlast the 400ms TTL; the session is still there.
+    // Five renewals at ~500ms spacing outlast the 1 s TTL; the session is still there.
     expect(double!.session(lease.id)).toBeDefined();
     expect(double!.requests.filter((r) => r.path === `/v1/session/renew/${lease.id}`)).toHaveLength(5);
   });
