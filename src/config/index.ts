@@ -17,6 +17,7 @@ export type {
   LeaseConfig,
   LeaseType,
   ConsulConfig,
+  EtcdConfig,
   LogConfig,
   LogFormat,
   LogLevelName,

@@ -25,7 +25,7 @@ const str = { kind: 'string' } as const;
 const duration = { kind: 'duration' } as const;
 const strings = { kind: 'string-list' } as const;
 
-export const LEASE_TYPES = ['static', 'consul'] as const;
+export const LEASE_TYPES = ['static', 'consul', 'etcd'] as const;
 export const LOG_FORMATS = ['text', 'json'] as const;
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
@@ -93,6 +93,16 @@ export const CONFIG_SCHEMA: SectionSpec = {
           kind: 'section',
           label: 'lease.consul',
           fields: { url: str, key: str, ttl: duration, 'lock-delay': duration },
+        },
+        etcd: {
+          kind: 'section',
+          label: 'lease.etcd',
+          fields: {
+            endpoints: strings,
+            key: str,
+            ttl: duration,
+            tls: { kind: 'section', label: 'lease.etcd.tls', fields: { ca: str, cert: str, key: str } },
+          },
         },
       },
     },

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describeError, formatNodeID, withTimeout, type Logger } from '../internal/index.js';
-import { isLeaseError, PrimaryExistsError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
+import { isLeaseError, monotonicNow, PrimaryExistsError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
 import type { Store } from './store.js';
 
 /** How a replica's stream to the primary ended. */
@@ -131,9 +131,10 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
           const id = this.handoffLease;
           this.handoffLease = null;
           try {
+            const validFrom = monotonicNow();
             const lease = await this.opts.leaser.acquireExisting(id, { signal });
             this.log.info('took over the lease handed to this node');
-            await this.runPrimary(lease);
+            await this.runPrimary(lease, validFrom);
             continue;
           } catch (err) {
             this.log.warn({ err }, `could not take the handed-off lease: ${describeError(err)}`);
@@ -148,8 +149,9 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
         if (primary === null) {
           if (this.opts.leaser.candidate) {
             try {
+              const validFrom = monotonicNow();
               const lease = await this.opts.leaser.acquire({ signal });
-              await this.runPrimary(lease);
+              await this.runPrimary(lease, validFrom);
               failures = 0;
               continue;
             } catch (err) {
@@ -229,7 +231,8 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     ac.abort();
   }
 
-  private async runPrimary(lease: Lease): Promise<void> {
+  /** `validFrom`: when the acquire request was sent (monotonicNow), where the lease's fence starts. */
+  private async runPrimary(lease: Lease, validFrom: number): Promise<void> {
     const signal = this.stopper.signal;
     this.lease = lease;
     this._isPrimary = true;
@@ -242,7 +245,15 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     const both = AbortSignal.any([signal, inner.signal]);
     let handedOff = false;
     try {
-      const renewal = runRenewLoop(lease, { signal: both, logger: this.log });
+      const renewal = runRenewLoop(lease, {
+        signal: both,
+        logger: this.log,
+        validFrom,
+        // The fence's timer, not the renewal's outcome: it fires even while
+        // a renewal hangs on a dead network, before any other node can get
+        // the lease.
+        onFence: () => this.stopWriting('fenced: no lease renewal succeeded within TTL minus the fence margin'),
+      });
       const handoff = lease.nextHandoff({ signal: both }).then(
         (nodeID) => ({ nodeID }),
         () => null,
@@ -256,8 +267,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     } finally {
       inner.abort();
       this.lease = null;
-      this._isPrimary = false;
-      this.opts.store.setPrimary(false);
+      this.stopWriting('stepping down');
       this._ready = false;
       this.lastContact = null;
       if (!handedOff) await lease.close().catch((err: unknown) => this.log.warn({ err }, 'releasing the lease failed'));
@@ -268,6 +278,14 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     }
   }
 
+  /** Refuses writes from now on; logs the moment once per term (tests and operators order role changes by it). */
+  private stopWriting(reason: string): void {
+    const was = this.opts.store.isPrimary;
+    this._isPrimary = false;
+    this.opts.store.setPrimary(false);
+    if (was) this.log.warn({ reason }, 'this node no longer accepts writes');
+  }
+
   /** Steps down and passes the lease to `nodeID`; false if that failed (the lease is then released). */
   private async handOff(lease: Lease, nodeID: bigint): Promise<boolean> {
     const target = formatNodeID(nodeID);
@@ -276,8 +294,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
       return false;
     }
     // No write may land after the target's last catch-up: stop writing first.
-    this._isPrimary = false;
-    this.opts.store.setPrimary(false);
+    this.stopWriting('handing the lease off');
     try {
       // A commit that passed its writeable check just before the step-down
       // is still being written; its client is acknowledged once it ends.

@@ -18,6 +18,14 @@ import { spawnInteractive, type InteractiveChild } from './processes.js';
 export type LeaseSpec =
   | { type: 'static' }
   | {
+      type: 'etcd';
+      /** Client URLs of the etcd members. */
+      endpoints: string[];
+      key: string;
+      /** Go duration, whole seconds; default 2s (etcd's minimum). */
+      ttl?: string;
+    }
+  | {
       type: 'consul';
       url: string;
       key: string;
@@ -28,8 +36,14 @@ export type LeaseSpec =
     };
 
 export interface ClusterNodeSpec {
-  /** lease.candidate; static: default true for node 0 only, consul: default true. */
+  /** lease.candidate; static: default true for node 0 only, consul and etcd: default true. */
   candidate?: boolean;
+  /** Address the node listens on and advertises (default 127.0.0.1; a netns test's own address). */
+  host?: string;
+  /** Command prefix the daemon runs under (see NodeOptions.wrap), e.g. nsenter into a netns. */
+  wrap?: string[];
+  /** etcd: this node's endpoints instead of the lease spec's (e.g. through a delaying relay). */
+  etcdEndpoints?: string[];
   retention?: string;
   retentionMonitorInterval?: string;
 }
@@ -103,10 +117,11 @@ export class ClusterNode {
     readonly node: LiteFSNode,
     private readonly render: (candidate: boolean) => string,
     private _candidate: boolean,
+    readonly host = '127.0.0.1',
   ) {}
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.host}:${this.port}`;
   }
 
   get candidate(): boolean {
@@ -202,7 +217,7 @@ export class Cluster {
       const p = await freePort();
       if (!ports.includes(p)) ports.push(p);
     }
-    const primaryURL = `http://127.0.0.1:${ports[0]!}`;
+    const primaryURL = `http://${opts.nodes?.[0]?.host ?? '127.0.0.1'}:${ports[0]!}`;
     const nodes: ClusterNode[] = [];
     for (let i = 0; i < size; i++) {
       const name = `node${i}`;
@@ -217,12 +232,13 @@ export class Cluster {
       const node = await LiteFSNode.create({
         prefix: `litefs-cluster-${name}-`,
         args: opts.debug ? ['-debug'] : [],
+        ...(spec.wrap !== undefined ? { wrap: spec.wrap } : {}),
         configText: (d) => {
           dirs = d;
           return render(candidate);
         },
       });
-      nodes.push(new ClusterNode(i, name, port, node, render, candidate));
+      nodes.push(new ClusterNode(i, name, port, node, render, candidate, spec.host));
     }
     return new Cluster(nodes, opts);
   }
@@ -324,7 +340,7 @@ function renderConfig(a: {
     'fuse:',
     `  dir: ${JSON.stringify(dirs.mountDir)}`,
     'http:',
-    `  addr: "127.0.0.1:${a.port}"`,
+    `  addr: "${a.spec.host ?? '127.0.0.1'}:${a.port}"`,
     'lease:',
     `  type: ${opts.lease.type}`,
     `  candidate: ${a.candidate}`,
@@ -333,10 +349,19 @@ function renderConfig(a: {
   if (opts.lease.type === 'static') {
     // Static: every node names the primary (node 0); the primary names itself.
     lines.push(`  hostname: ${JSON.stringify(a.candidate ? a.name : 'node0')}`, `  advertise-url: ${JSON.stringify(a.primaryURL)}`);
+  } else if (opts.lease.type === 'etcd') {
+    lines.push(
+      `  hostname: ${JSON.stringify(a.name)}`,
+      `  advertise-url: "http://${a.spec.host ?? '127.0.0.1'}:${a.port}"`,
+      '  etcd:',
+      `    endpoints: ${JSON.stringify(a.spec.etcdEndpoints ?? opts.lease.endpoints)}`,
+      `    key: ${JSON.stringify(opts.lease.key)}`,
+      `    ttl: ${JSON.stringify(opts.lease.ttl ?? '2s')}`,
+    );
   } else {
     lines.push(
       `  hostname: ${JSON.stringify(a.name)}`,
-      `  advertise-url: "http://127.0.0.1:${a.port}"`,
+      `  advertise-url: "http://${a.spec.host ?? '127.0.0.1'}:${a.port}"`,
       '  consul:',
       `    url: ${JSON.stringify(opts.lease.url)}`,
       `    key: ${JSON.stringify(opts.lease.key)}`,
@@ -398,7 +423,7 @@ while not stop.is_set() and (total == 0 or done < total):
             try: db.execute('ROLLBACK')
             except Exception: pass
             raise
-        print('ok %d %d %d' % (nid, cur, time.monotonic_ns()), flush=True)
+        print('ok %d %d %d %d' % (nid, cur, time.monotonic_ns(), int(time.time() * 1000)), flush=True)
         nid += 1; done += 1
     except sqlite3.IntegrityError as e:
         # The row committed although the client saw an error: move on.
@@ -416,6 +441,8 @@ print('done %d' % done, flush=True)
 export interface WriterResult {
   /** Rows whose COMMIT returned OK: id → target index. */
   committed: Map<number, number>;
+  /** When each COMMIT returned OK: id → wall-clock ms (comparable with the daemons' log times). */
+  ackedAt: Map<number, number>;
   errors: string[];
   stdout: string;
   stderr: string;
@@ -473,13 +500,17 @@ export class Writer {
     const r = await this.child.exited;
     clearTimeout(timer);
     const committed = new Map<number, number>();
+    const ackedAt = new Map<number, number>();
     const errors: string[] = [];
     for (const line of r.stdout.split('\n')) {
-      const ok = /^ok (\d+) (\d+) /.exec(line);
-      if (ok !== null) committed.set(Number(ok[1]), Number(ok[2]));
+      const ok = /^ok (\d+) (\d+) \d+ (\d+)/.exec(line);
+      if (ok !== null) {
+        committed.set(Number(ok[1]), Number(ok[2]));
+        ackedAt.set(Number(ok[1]), Number(ok[3]));
+      }
       if (line.startsWith('err ')) errors.push(line);
     }
-    return { committed, errors, stdout: r.stdout, stderr: r.stderr };
+    return { committed, ackedAt, errors, stdout: r.stdout, stderr: r.stderr };
   }
 
   kill(): void {
