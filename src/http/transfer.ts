@@ -77,7 +77,10 @@ export function transferRoutesFor(t: TransferContext): Route[] {
     const db = await t.store.ensureDB(name);
     const fs = await statfs(db.ltxDir);
     const limit = sizeLimit(fs.bavail * fs.bsize);
-    if (declared !== null && declared > limit) return sendText(res, 413, tooLarge(declared, limit));
+    if (declared !== null && declared > limit) {
+      if (db.pos.txid === 0n) await t.store.discardIfNeverCommitted(name);
+      return sendText(res, 413, tooLarge(declared, limit));
+    }
     const spool = join(db.ltxDir, `.import-${randomBytes(6).toString('hex')}.tmp`);
     let outcome: { pos: Pos } | ImportError;
     try {
