@@ -124,6 +124,7 @@ export class LiteFSNode {
         }),
       prepareHandoff: (nodeID) => streams.prepareHandoff(nodeID),
       handoffTo: (nodeID, leaseID) => streams.handoff(nodeID, leaseID),
+      drainReplicas: (settled, timeoutMs) => streams.drain(settled, timeoutMs),
     });
     this._monitor = monitor;
 

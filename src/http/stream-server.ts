@@ -111,6 +111,30 @@ export class StreamServer {
     return this.subs.has(nodeID);
   }
 
+  /**
+   * Keeps every replica's stream open through this node's step-down, waits
+   * for `settled` (the last commits are recorded), then until each replica
+   * has been sent this node's position of every database it follows (or
+   * `timeoutMs`), and ends the streams with END.
+   */
+  async drain(settled: Promise<void>, timeoutMs: number): Promise<void> {
+    const subs = [...this.subs.values()];
+    for (const s of subs) s.keepThroughDemotion = true;
+    const deadline = Date.now() + timeoutMs;
+    await Promise.race([settled, new Promise((r) => setTimeout(r, timeoutMs))]);
+    const caughtUp = (s: Subscriber): boolean =>
+      s.closed ||
+      (s.dirty.size === 0 &&
+        this.opts.store.databases().every((db) => !s.wants(db.name) || db.pos.txid === 0n || s.positions.get(db.name)?.txid === db.pos.txid));
+    while (Date.now() < deadline && !subs.every(caughtUp)) await new Promise((r) => setTimeout(r, 10));
+    const behind = subs.filter((s) => !caughtUp(s)).length;
+    if (behind > 0) this.log.warn({ replicas: behind, timeoutMs }, 'shutting down before every replica had the last transactions');
+    for (const s of subs) {
+      s.closed = true;
+      s.wake();
+    }
+  }
+
   /** Keeps `nodeID`'s stream open while this node steps down for a handoff to it. */
   prepareHandoff(nodeID: bigint): boolean {
     const s = this.subs.get(nodeID);

@@ -25,6 +25,12 @@ export interface LeaseMonitorOptions {
   prepareHandoff(nodeID: bigint): boolean;
   /** Sends the lease ID to the target once it has every change (the stream server). */
   handoffTo(nodeID: bigint, leaseID: string): Promise<void>;
+  /**
+   * On a clean shutdown: keeps the replicas' streams open through the
+   * step-down and resolves once each has every transaction this node
+   * committed (after `settled`), or after `timeoutMs`; then ends them.
+   */
+  drainReplicas?(settled: Promise<void>, timeoutMs: number): Promise<void>;
   /** A replica drops a silent primary after this long without a heartbeat. */
   primaryTimeoutMs?: number;
 }
@@ -37,6 +43,8 @@ export interface MonitorEvents {
 }
 
 const MIN_RETRY_MS = 100;
+/** How long a clean shutdown waits for replicas to receive the last transactions before releasing the lease. */
+const DRAIN_TIMEOUT_MS = 2000;
 /** Retry interval while the lease key sits in its lock-delay. */
 const LOCK_DELAY_RETRY_MS = 200;
 
@@ -267,6 +275,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     } finally {
       inner.abort();
       this.lease = null;
+      if (signal.aborted && !handedOff && this._isPrimary) await this.drainBeforeRelease();
       this.stopWriting('stepping down');
       this._ready = false;
       this.lastContact = null;
@@ -276,6 +285,24 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
         .recoverAfterRoleChange()
         .catch((err: unknown) => this.log.error({ err }, 'recovery after stepping down failed'));
     }
+  }
+
+  /**
+   * A clean shutdown of the primary: stop writing, let the commits in
+   * flight finish and the replicas receive them, then let the lease go. A
+   * replica that takes over then has every acknowledged transaction (when
+   * it could keep up within the bound).
+   */
+  private async drainBeforeRelease(): Promise<void> {
+    const drain = this.opts.drainReplicas;
+    if (drain === undefined) return;
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const drained = drain(settled, DRAIN_TIMEOUT_MS).catch((err: unknown) => this.log.warn({ err }, 'draining replicas failed'));
+    this.stopWriting('shutting down');
+    await this.waitForCommits(DRAIN_TIMEOUT_MS);
+    settle();
+    await drained;
   }
 
   /** Refuses writes from now on; logs the moment once per term (tests and operators order role changes by it). */

@@ -212,24 +212,20 @@ describe('three nodes, etcd lease (three etcd members, TTL 2 s)', () => {
     await old.start();
     await cluster.findPrimary();
     await expectIdentical(cluster.nodes);
-    // Replication stays asynchronous on a clean shutdown too: a commit the
-    // old primary acknowledged just before the signal may not have reached
-    // the node that took over. Such writes are the old primary's, from the
-    // last moment before the signal, and it kept them in quarantine.
+    // A clean shutdown loses nothing: the old primary stops writing, lets
+    // the replicas receive its last transactions, then releases the lease.
     const have = await ids(old);
-    const lost = [...res.committed].filter(([id]) => !have.has(id));
-    for (const [id, target] of lost) {
-      expect(target, `lost id ${id} was acknowledged by ${cluster.node(target).name}`).toBe(old.index);
-      expect(res.ackedAt.get(id)!, `lost id ${id} acknowledged long before the signal`).toBeGreaterThanOrEqual(sentAt - 1_000);
-    }
-    if (lost.length > 0) expect((await quarantined(old, DB)).length).toBeGreaterThan(0);
-    console.log(`etcd SIGTERM: ${lost.length} writes acknowledged just before the signal were not on the new primary (quarantined)`);
+    expect([...res.committed.keys()].filter((id) => !have.has(id))).toEqual([]);
+    expect(await quarantined(old, DB)).toEqual([]);
   });
 
   it('losing an etcd member changes nothing: the primary keeps its lease through several TTLs and writes go on', async () => {
     const primary = await cluster.findPrimary();
     const before = (await holder())!;
-    await etcd.member(0).stop('SIGKILL');
+    // A follower: killing the Raft leader costs an election (about a second
+    // with etcd's defaults), which a 2 s TTL may not outlast.
+    const follower = ((await etcd.leaderIndex()) + 1) % 3;
+    await etcd.member(follower).stop('SIGKILL');
     const w = new Writer([primary.path(DB)], { rate: 50, total: 3 * 50 * (TTL_MS / 1000), firstID: 12001 });
     const res = await w.result();
     expect(res.errors).toEqual([]);
