@@ -42,6 +42,8 @@ export interface ClusterNodeSpec {
   host?: string;
   /** Command prefix the daemon runs under (see NodeOptions.wrap), e.g. nsenter into a netns. */
   wrap?: string[];
+  /** static replicas: the primary's URL they follow instead of node 0's own (e.g. through a relay). */
+  primaryURL?: string;
   /** etcd: this node's endpoints instead of the lease spec's (e.g. through a delaying relay). */
   etcdEndpoints?: string[];
   retention?: string;
@@ -53,6 +55,8 @@ export interface ClusterOptions {
   lease: LeaseSpec;
   /** Per-node overrides, by index. */
   nodes?: ClusterNodeSpec[];
+  /** Node 0's API port, chosen by the caller (relays to it must exist first). */
+  primaryPort?: number;
   compress?: boolean;
   retention?: string;
   retentionMonitorInterval?: string;
@@ -212,7 +216,7 @@ export class Cluster {
   /** Creates the nodes' directories and configs; starts nothing. */
   static async create(opts: ClusterOptions): Promise<Cluster> {
     const size = opts.size ?? 3;
-    const ports: number[] = [];
+    const ports: number[] = opts.primaryPort === undefined ? [] : [opts.primaryPort];
     while (ports.length < size) {
       const p = await freePort();
       if (!ports.includes(p)) ports.push(p);
@@ -348,7 +352,10 @@ function renderConfig(a: {
   ];
   if (opts.lease.type === 'static') {
     // Static: every node names the primary (node 0); the primary names itself.
-    lines.push(`  hostname: ${JSON.stringify(a.candidate ? a.name : 'node0')}`, `  advertise-url: ${JSON.stringify(a.primaryURL)}`);
+    lines.push(
+      `  hostname: ${JSON.stringify(a.candidate ? a.name : 'node0')}`,
+      `  advertise-url: ${JSON.stringify(a.candidate ? a.primaryURL : (a.spec.primaryURL ?? a.primaryURL))}`,
+    );
   } else if (opts.lease.type === 'etcd') {
     lines.push(
       `  hostname: ${JSON.stringify(a.name)}`,

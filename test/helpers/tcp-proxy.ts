@@ -50,6 +50,13 @@ export class TcpProxy {
     this.delay = ms;
   }
 
+  /** Cuts every connection in flight (both ends see a reset); new ones are accepted as before. */
+  cut(): number {
+    const n = this.sockets.size;
+    for (const s of this.sockets) s.destroy();
+    return n;
+  }
+
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
