@@ -125,7 +125,9 @@ export class StreamServer {
     const caughtUp = (s: Subscriber): boolean =>
       s.closed ||
       (s.dirty.size === 0 &&
-        this.opts.store.databases().every((db) => !s.wants(db.name) || db.pos.txid === 0n || s.positions.get(db.name)?.txid === db.pos.txid));
+        this.opts.store
+          .databases()
+          .every((db) => !s.wants(db.name) || db.pos.txid === 0n || s.positions.get(db.name)?.txid === db.pos.txid));
     while (Date.now() < deadline && !subs.every(caughtUp)) await new Promise((r) => setTimeout(r, 10));
     const behind = subs.filter((s) => !caughtUp(s)).length;
     if (behind > 0) this.log.warn({ replicas: behind, timeoutMs }, 'shutting down before every replica had the last transactions');

@@ -87,6 +87,7 @@ export function transferRoutesFor(t: TransferContext): Route[] {
       const size = await spoolBody(req, spool, limit);
       const result = await importDatabase(db, spool, {
         nodeID: t.store.nodeID,
+        sys: t.store.sys,
         isPrimary: () => t.store.isPrimary,
         lockTimeoutMs,
         logger: log,

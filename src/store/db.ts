@@ -1030,6 +1030,7 @@ export class DB {
       );
     }
     if (header.commit === 0) {
+      for await (const p of pages) throw this.invalid(`a deletion carries page ${p.pgno}`);
       await trailerOf();
       await this.removeDataFiles();
       await this.opts.clientLocks().forget(this.name);

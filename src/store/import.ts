@@ -12,14 +12,15 @@ import {
   formatPos,
   HEADER_FLAG_COMPRESS_LZ4,
   lockPgno,
-  LtxEncoder,
   ltxFilename,
-  LtxFileSink,
   newHeader,
   type Header,
+  type Page,
   type Pos,
 } from '../ltx/index.js';
 import type { DB } from './db.js';
+import { writeLtxDurably } from './ltx-io.js';
+import type { StoreFS } from './sys.js';
 import { isHotJournalHeader } from './journal.js';
 import { LockError } from './rwmutex.js';
 import { SQLITE_HEADER_SIZE, SQLiteHeaderError, parseDatabaseHeader } from './sqlite-header.js';
@@ -138,6 +139,7 @@ export function importSizeLimit(freeBytes: number): number {
 
 export interface ImportOptions {
   nodeID: bigint;
+  sys: StoreFS;
   /** Checked again once the write lock is held: the node may have lost its lease meanwhile. */
   isPrimary: () => boolean;
   /** Longest wait for SQLite clients to finish (default 30 s). */
@@ -244,7 +246,7 @@ async function importLocked(
       page1.writeUInt32BE(schemaCookie, 40);
       page1.writeUInt32BE(changeCounter, 92);
     };
-    await writeImportLtx(ltxPath, header, uploadPath, patch);
+    await writeImportLtx(opts.sys, ltxPath, header, uploadPath, patch);
     log.info(
       { txid: txid.toString(16).padStart(16, '0'), pages: pageCount, pageSize: h.pageSize, convertedFromWAL: h.wal },
       'import written as one LTX file',
@@ -288,20 +290,24 @@ async function readHead(path: string): Promise<Buffer> {
  * directory fsync): every page in order, the lock page skipped, page 1
  * patched, the post-apply checksum computed on the way.
  */
-async function writeImportLtx(path: string, header: Header, uploadPath: string, patchPage1: (page1: Buffer) => void): Promise<void> {
+async function writeImportLtx(
+  sys: StoreFS,
+  path: string,
+  header: Header,
+  uploadPath: string,
+  patchPage1: (page1: Buffer) => void,
+): Promise<void> {
   const ps = header.pageSize;
   const lock = lockPgno(ps);
   const sum = new DatabaseChecksum(ps);
   const perRead = Math.max(1, Math.floor(READ_CHUNK / ps));
-  const buf = Buffer.allocUnsafe(perRead * ps);
   const src = await open(uploadPath, 'r');
-  const sink = await LtxFileSink.create(path);
-  try {
-    const enc = new LtxEncoder(sink);
-    await enc.encodeHeader(header);
+  async function* pages(): AsyncGenerator<Page> {
     for (let first = 1; first <= header.commit; first += perRead) {
       const n = Math.min(perRead, header.commit - first + 1);
       const want = n * ps;
+      // A buffer per batch: the encoder may keep pages until it flushes.
+      const buf = Buffer.allocUnsafe(n * ps);
       let got = 0;
       while (got < want) {
         const { bytesRead } = await src.read(buf, got, want - got, (first - 1) * ps + got);
@@ -315,14 +321,12 @@ async function writeImportLtx(path: string, header: Header, uploadPath: string, 
         if (pgno === lock) continue;
         const page = buf.subarray(k * ps, (k + 1) * ps);
         sum.addPage(pgno, page);
-        await enc.encodePage(pgno, page);
+        yield { pgno, data: page };
       }
     }
-    await enc.close(sum.value);
-    await sink.commit();
-  } catch (err) {
-    await sink.abort();
-    throw err;
+  }
+  try {
+    await writeLtxDurably(sys, path, header, pages(), () => sum.value);
   } finally {
     await src.close();
   }

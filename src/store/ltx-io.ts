@@ -2,6 +2,9 @@ import { dirname } from 'node:path';
 import { LtxEncoder, encodeLtxToBuffer, type Header, type Page, type Trailer } from '../ltx/index.js';
 import type { StoreFile, StoreFS } from './sys.js';
 
+/** The post-apply checksum, or how to get it once every page went through (computed on the way). */
+export type PostApply = bigint | (() => bigint);
+
 /** LTX files up to this size are encoded in memory and written in one durable write. */
 const IN_MEMORY_BYTES = 4 << 20;
 /** Bytes per read when an LTX file is decoded from disk. */
@@ -19,10 +22,11 @@ export async function writeLtxDurably(
   path: string,
   header: Header,
   pages: readonly Page[] | AsyncIterable<Page>,
-  postApplyChecksum: bigint,
+  postApplyChecksum: PostApply,
 ): Promise<void> {
   if (Array.isArray(pages) && pages.length * header.pageSize <= IN_MEMORY_BYTES) {
-    await sys.writeFileDurably(path, encodeLtxToBuffer(header, pages as readonly Page[], postApplyChecksum));
+    const sum = typeof postApplyChecksum === 'bigint' ? postApplyChecksum : postApplyChecksum();
+    await sys.writeFileDurably(path, encodeLtxToBuffer(header, pages as readonly Page[], sum));
     return;
   }
   const tmp = `${path}.tmp`;
@@ -48,7 +52,7 @@ export async function encodeTo(
   file: StoreFile,
   header: Header,
   pages: Iterable<Page> | AsyncIterable<Page>,
-  postApplyChecksum: bigint,
+  postApplyChecksum: PostApply,
   onProgress?: (bytes: number) => void,
 ): Promise<{ trailer: Trailer; size: number }> {
   let size = 0;
@@ -64,7 +68,7 @@ export async function encodeTo(
   );
   await enc.encodeHeader(header);
   for await (const p of pages) await enc.encodePage(p.pgno, p.data);
-  const trailer = await enc.close(postApplyChecksum);
+  const trailer = await enc.close(typeof postApplyChecksum === 'bigint' ? postApplyChecksum : postApplyChecksum());
   return { trailer, size };
 }
 

@@ -39,9 +39,12 @@ describe('replication streams cut at random moments', () => {
       expect(schema.code, schema.stderr).toBe(0);
       const w = new Writer([n0.path(db)], { rate: 150, total: 400, blobBytes: 3000 });
       let cuts = 0;
-      const cutter = setInterval(() => {
-        for (const p of proxies) cuts += p.cut();
-      }, 150 + Math.floor(Math.random() * 200));
+      const cutter = setInterval(
+        () => {
+          for (const p of proxies) cuts += p.cut();
+        },
+        150 + Math.floor(Math.random() * 200),
+      );
       try {
         const res = await w.result();
         expect(res.errors).toEqual([]);
