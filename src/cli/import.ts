@@ -15,7 +15,7 @@ import { request } from 'undici';
 import { isErrno } from '../internal/index.js';
 import { formatPos, posFromJSON } from '../ltx/index.js';
 import { isHotJournalFile } from '../store/index.js';
-import { DEFAULT_API_URL, normalizeFlags } from './args.js';
+import { DEFAULT_API_URL, apiURL, normalizeFlags } from './args.js';
 import type { Command } from './commands.js';
 
 const USAGE = `usage: litefs import -name DB [-url URL] FILE
@@ -67,7 +67,8 @@ export function parseTransferArgs(command: string, usage: string, argv: string[]
     process.stdout.write(usage);
     return { exit: 0 };
   }
-  const { name, url } = parsed.values;
+  const { name } = parsed.values;
+  const url = apiURL(parsed.values.url);
   if (name === undefined || name === '') return fail('missing -name DB');
   const files = parsed.positionals;
   if (files.length === 0) return fail('missing FILE');
