@@ -127,6 +127,7 @@ export class LiteFSNode {
           databases: config.lease.databases,
           onReady: hooks.onReady,
           onContact: hooks.onContact,
+          onApplied: hooks.onApplied,
           onActivity: hooks.onActivity,
         }),
       prepareHandoff: (nodeID) => streams.prepareHandoff(nodeID),

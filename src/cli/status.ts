@@ -49,7 +49,7 @@ function lagText(info: NodeInfo): string {
 }
 
 export function formatStatus(info: NodeInfo): string {
-  const role = info.isPrimary ? 'primary' : info.primary === null ? 'replica (no primary connected)' : 'replica';
+  const role = info.isPrimary ? 'primary' : info.ready ? 'replica' : 'replica, not caught up with a primary';
   const lines = [
     `node      ${info.nodeID} (${info.hostname || '-'})`,
     `role      ${role}${info.candidate ? '' : ', not a candidate'}`,

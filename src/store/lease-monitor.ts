@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { describeError, formatNodeID, withTimeout, type Logger } from '../internal/index.js';
 import { isLeaseError, PrimaryExistsError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
+import { Backoff } from './backoff.js';
+import { OutageLog } from './outage-log.js';
+import { ReplicaLag } from './replica-lag.js';
 import type { Store } from './store.js';
 
 /** How a replica's stream to the primary ended. */
@@ -8,7 +11,10 @@ export type ReplicaEnd = { reason: 'end' } | { reason: 'handoff'; leaseID: strin
 
 export interface ReplicaHooks {
   onReady(): void;
+  /** A HEARTBEAT with the primary's time (ms since the epoch, its clock). */
   onContact(primaryTimeMs: number): void;
+  /** An LTX file was applied; its header's timestamp (the primary's clock when it committed). */
+  onApplied(primaryTimeMs: number): void;
   /** Data is arriving (or being applied): keeps the silent-primary watchdog quiet without touching `.lag`. */
   onActivity(): void;
 }
@@ -17,7 +23,7 @@ export interface LeaseMonitorOptions {
   store: Store;
   leaser: Leaser;
   logger: Logger;
-  /** Pause before re-reading the lease after a failure (lease.reconnect-delay). */
+  /** Longest pause between attempts after failures (lease.reconnect-delay); they start at 100 ms. */
   reconnectDelayMs: number;
   /** Follows the primary's stream until it ends (the HTTP stream client). */
   connect(primary: PrimaryInfo, signal: AbortSignal, hooks: ReplicaHooks): Promise<ReplicaEnd>;
@@ -56,13 +62,18 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
   private handoffLease: string | null = null;
   private _primary: PrimaryInfo | null = null;
   private _ready = false;
-  private lastContact: number | null = null;
+  private readonly lag: ReplicaLag;
+  private readonly outage: OutageLog;
+  private readonly backoff: Backoff;
   private _isPrimary = false;
 
   constructor(opts: LeaseMonitorOptions) {
     super();
     this.opts = opts;
     this.log = opts.logger.child({ component: 'lease' });
+    this.lag = new ReplicaLag();
+    this.outage = new OutageLog(this.log);
+    this.backoff = new Backoff({ initialMs: MIN_RETRY_MS, maxMs: Math.max(MIN_RETRY_MS, opts.reconnectDelayMs) });
   }
 
   get isPrimary(): boolean {
@@ -74,6 +85,10 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     return this._primary;
   }
 
+  /**
+   * Primary, or a replica whose current stream has caught up: a replica
+   * that lost its stream is not ready until it has caught up again.
+   */
   get ready(): boolean {
     return this._ready;
   }
@@ -86,11 +101,9 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     return this.opts.leaser;
   }
 
-  /** ms since the primary was last heard from; 0 on the primary; null before the first sync. */
-  lagMs(): number | null {
-    if (this._isPrimary) return 0;
-    if (this.lastContact === null) return null;
-    return Math.max(0, Date.now() - this.lastContact);
+  /** How far behind the primary this node is, in ms (ReplicaLag); 0 on the primary. */
+  lagMs(): number {
+    return this._isPrimary ? 0 : this.lag.lagMs();
   }
 
   start(): void {
@@ -122,7 +135,6 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
 
   private async run(): Promise<void> {
     const signal = this.stopper.signal;
-    let failures = 0;
     while (!signal.aborted) {
       let failed = false;
       let lockDelayed = false;
@@ -150,7 +162,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
             try {
               const lease = await this.opts.leaser.acquire({ signal });
               await this.runPrimary(lease);
-              failures = 0;
+              this.backoff.reset();
               continue;
             } catch (err) {
               if (!isLeaseError(err, 'ERR_LEASE_PRIMARY_EXISTS')) throw err;
@@ -172,26 +184,22 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
           const end = await this.runReplica(primary);
           if (end.reason === 'handoff') {
             this.handoffLease = end.leaseID;
-            failures = 0;
+            this.backoff.reset();
             continue;
           }
           if (end.reason === 'error') {
             failed = true;
-            if (!signal.aborted) this.log.warn({ primary: primary.hostname }, `replication stream failed: ${describeError(end.error)}`);
-          } else {
-            failures = 0;
+            if (!signal.aborted) this.outage.failed('replication stream', end.error, primary);
           }
         }
       } catch (err) {
         if (signal.aborted) break;
         failed = true;
-        this.log.warn({ err }, `lease check failed: ${describeError(err)}`);
+        this.outage.failed('lease check', err, null);
       }
       if (signal.aborted) break;
-      failures = failed ? failures + 1 : 0;
-      const backoff = lockDelayed ? LOCK_DELAY_RETRY_MS : MIN_RETRY_MS * 2 ** Math.min(failures, 10);
-      const delay = Math.min(this.opts.reconnectDelayMs, backoff);
-      await this.pause(delay);
+      if (!failed) this.backoff.reset();
+      await this.pause(lockDelayed ? LOCK_DELAY_RETRY_MS : failed ? this.backoff.next() : MIN_RETRY_MS);
     }
   }
 
@@ -235,6 +243,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     this._isPrimary = true;
     this._primary = null;
     this.opts.store.setPrimary(true);
+    this.outage.recovered(null);
     this.log.info({ lease: lease.id || 'static' }, 'this node is now the primary');
     this.emit('primaryChange', { isPrimary: true, primary: null });
     this.setReady();
@@ -259,7 +268,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
       this._isPrimary = false;
       this.opts.store.setPrimary(false);
       this._ready = false;
-      this.lastContact = null;
+      this.lag.steppedDown();
       if (!handedOff) await lease.close().catch((err: unknown) => this.log.warn({ err }, 'releasing the lease failed'));
       this.emit('primaryChange', { isPrimary: false, primary: null });
       await this.opts.store
@@ -313,7 +322,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     const ac = new AbortController();
     const both = AbortSignal.any([signal, ac.signal]);
     this._primary = primary;
-    this.lastContact = null;
+    this.lag.connecting();
     this.emit('primaryChange', { isPrimary: false, primary });
     const timeout = this.opts.primaryTimeoutMs ?? 10_000;
     let watchdog: NodeJS.Timeout | null = null;
@@ -326,21 +335,28 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     try {
       return await this.opts.connect(primary, both, {
         onReady: () => {
-          this.lastContact = Date.now();
+          this.lag.ready();
+          this.backoff.reset();
+          this.outage.recovered(primary);
           this.setReady();
         },
-        onContact: () => {
-          // Our own clock: the primary's may be skewed; the lag is how long
-          // since we last heard from it.
-          this.lastContact = Date.now();
+        onContact: (primaryTimeMs) => {
+          this.lag.heartbeat(primaryTimeMs);
+          arm();
+        },
+        onApplied: (primaryTimeMs) => {
+          this.lag.applied(primaryTimeMs);
           arm();
         },
         onActivity: arm,
       });
     } finally {
       if (watchdog !== null) clearTimeout(watchdog);
-      // `ready` stays latched and `.lag` keeps growing from the last contact
-      // while we reconnect: the data is still there, only getting older.
+      // Not ready until a stream has caught up again: an app started now
+      // (exec, `litefs run`) would read data nobody keeps current. The data
+      // stays readable, and `.lag` keeps growing from the last contact.
+      this._ready = false;
+      this.lag.disconnected();
       this._primary = null;
       this.emit('primaryChange', { isPrimary: false, primary: null });
     }
