@@ -1,6 +1,6 @@
 import { parseHostPort, type Config } from './config/index.js';
 import { LiteFS, MountLocks } from './fs/index.js';
-import { mount, type FuseMount } from './fuse/index.js';
+import { checkMountpoint, mount, type FuseMount } from './fuse/index.js';
 import {
   ApiServer,
   NodeProxyBackend,
@@ -23,7 +23,7 @@ export interface NodeOptions {
    * replication and the API need, without root.
    */
   mount?: boolean;
-  /** Fail instead of clearing a stale FUSE mount at fuse.dir. */
+  /** Fail instead of clearing a dead FUSE mount at fuse.dir (a live one always fails). */
   skipUnmount?: boolean;
   /** Log every FUSE request. */
   fuseDebug?: boolean;
@@ -61,6 +61,10 @@ export class LiteFSNode {
     this.log = opts.logger;
   }
 
+  private get existingMount(): 'clear' | 'error' {
+    return this.opts.skipUnmount === true ? 'error' : 'clear';
+  }
+
   get store(): Store {
     if (this._store === null) throw new Error('the node is not started');
     return this._store;
@@ -85,6 +89,9 @@ export class LiteFSNode {
   async start(): Promise<void> {
     const { config, log } = this;
     log.info({ config: config.source, dataDir: config.data.dir, mountDir: config.fuse.dir }, 'starting');
+    // A mount that cannot happen (no such directory, a live mount on it)
+    // fails before the store creates or locks anything in the data directory.
+    if (this.opts.mount ?? true) await checkMountpoint(config.fuse.dir, { existingMount: this.existingMount });
     const store = new Store({
       dataDir: config.data.dir,
       compress: config.data.compress,
@@ -120,6 +127,7 @@ export class LiteFSNode {
           databases: config.lease.databases,
           onReady: hooks.onReady,
           onContact: hooks.onContact,
+          onApplied: hooks.onApplied,
           onActivity: hooks.onActivity,
         }),
       prepareHandoff: (nodeID) => streams.prepareHandoff(nodeID),
@@ -159,7 +167,7 @@ export class LiteFSNode {
       fsname: 'litefs',
       subtype: 'litefs',
       allowOther: config.fuse.allowOther,
-      existingMount: this.opts.skipUnmount === true ? 'error' : 'clear',
+      existingMount: this.existingMount,
       logger: log.child({ component: 'fuse' }, this.opts.fuseDebug === true ? { level: 'debug' } : undefined),
       debug: this.opts.fuseDebug ?? false,
     });

@@ -7,6 +7,14 @@ import { describeError } from '../internal/index.js';
 export const DEFAULT_API_URL = 'http://localhost:20202';
 
 /**
+ * A node's API URL as an operator types it: `host:port` is as good as
+ * `http://host:port` (http.addr is written that way in litefs.yml).
+ */
+export function apiURL(text: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`;
+}
+
+/**
  * LiteFS flags are Go-style (`-config`, `-name`); accept those as well as
  * `--config`. Everything after a bare `--` is left alone (a command line).
  */

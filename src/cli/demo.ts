@@ -243,7 +243,8 @@ function printTour(nodes: DemoNode[], dir: string): void {
   say('');
   say('The demo keeps running. Look around:');
   say(`  sqlite3 ${p.mount}/demo.db "INSERT INTO greetings(node, msg) VALUES ('you', 'hi')"`);
-  say(`  sqlite3 ${r.mount}/demo.db "SELECT * FROM greetings"     # the row is there`);
+  say(`  sqlite3 -cmd '.timeout 2000' ${r.mount}/demo.db "SELECT * FROM greetings"  # the row is there`);
+  say('  (readers on a replica set a busy timeout, as with any SQLite database another process writes)');
   say(`  cat ${r.mount}/demo.db-pos ${r.mount}/.primary ${r.mount}/.lag`);
   say(`  node ${CLI} status -url ${r.url}`);
   say(`  ls ${p.dir}/data/dbs/demo.db/ltx                             # one LTX file per transaction`);

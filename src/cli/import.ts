@@ -15,7 +15,7 @@ import { request } from 'undici';
 import { isErrno } from '../internal/index.js';
 import { formatPos, posFromJSON } from '../ltx/index.js';
 import { isHotJournalFile } from '../store/index.js';
-import { DEFAULT_API_URL, normalizeFlags } from './args.js';
+import { DEFAULT_API_URL, apiURL, normalizeFlags } from './args.js';
 import type { Command } from './commands.js';
 
 const USAGE = `usage: litefs import -name DB [-url URL] FILE
@@ -67,7 +67,8 @@ export function parseTransferArgs(command: string, usage: string, argv: string[]
     process.stdout.write(usage);
     return { exit: 0 };
   }
-  const { name, url } = parsed.values;
+  const { name, url: given } = parsed.values;
+  const url = apiURL(given);
   if (name === undefined || name === '') return fail('missing -name DB');
   const files = parsed.positionals;
   if (files.length === 0) return fail('missing FILE');
@@ -76,9 +77,9 @@ export function parseTransferArgs(command: string, usage: string, argv: string[]
   try {
     parsedURL = new URL(url);
   } catch {
-    return fail(`invalid -url ${JSON.stringify(url)}`);
+    return fail(`invalid -url ${JSON.stringify(given)}`);
   }
-  if (parsedURL.protocol !== 'http:') return fail(`invalid -url ${JSON.stringify(url)}: only http:// is supported`);
+  if (parsedURL.protocol !== 'http:') return fail(`invalid -url ${JSON.stringify(given)}: only http:// is supported`);
   return { name, url, file: files[0]! };
 }
 

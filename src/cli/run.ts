@@ -1,19 +1,24 @@
 import { request } from 'undici';
+import { parseGoDuration } from '../config/index.js';
 import { describeError } from '../internal/index.js';
-import { DEFAULT_API_URL, parseCommandArgs } from './args.js';
+import { DEFAULT_API_URL, apiURL, parseCommandArgs } from './args.js';
 import { exitCodeOf, forwardSignals, startChild } from './child.js';
 import type { Command } from './commands.js';
 import { fetchInfo } from './status.js';
+import { untilAnswered } from './wait-api.js';
 
-const USAGE = `usage: litefs run [-url URL] [-promote] [-if-candidate] [-timeout DURATION] -- CMD [ARGS...]
+const USAGE = `usage: litefs run [options] -- CMD [ARGS...]
 
 Runs CMD once the local node is ready (primary, or a replica caught up
 with the primary), passes signals on to it, and exits with its exit code.
+The node's API may come up after this command starts (systemd, compose):
+it is waited for, within the same timeout.
 
-  -url URL         the node's API (default ${DEFAULT_API_URL})
-  -promote         make this node the primary first (handoff from the current one)
-  -if-candidate    run CMD only if this node is a lease candidate (else exit 0)
-  -timeout SECS    how long to wait for the node to be ready (default 60)
+  -url URL            the node's API (default ${DEFAULT_API_URL})
+  -promote            make this node the primary first (handoff from the current one)
+  -if-candidate       run CMD only if this node is a lease candidate (else exit 0)
+  -timeout DURATION   how long to wait for the node to be ready: 90s, 2m, or
+                      seconds (default 60)
 `;
 
 export const runCommand: Command = async (argv) => {
@@ -31,23 +36,24 @@ export const runCommand: Command = async (argv) => {
   );
   if (typeof args === 'number') return args;
   const cmd = args.positionals;
-  const timeoutSec = Number(args.values.timeout);
-  if (cmd.length === 0 || !Number.isFinite(timeoutSec) || timeoutSec <= 0) {
+  const timeoutMs = parseTimeout(args.values.timeout);
+  if (cmd.length === 0 || timeoutMs === undefined) {
     process.stderr.write(
       `litefs run: ${cmd.length === 0 ? 'no command given after --' : `invalid -timeout ${args.values.timeout}`}\n${USAGE}`,
     );
     return 2;
   }
-  const url = args.values.url;
+  const url = apiURL(args.values.url);
+  const deadline = Date.now() + timeoutMs;
   try {
-    const info = await fetchInfo(url);
+    const info = await untilAnswered(() => fetchInfo(url), url, deadline, 'run');
     if (args.values['if-candidate'] && !info.candidate) return 0;
     if (args.values.promote && !info.isPrimary) {
       const res = await request(new URL('/promote', url), { method: 'POST', headersTimeout: 20_000, bodyTimeout: 20_000 });
       const text = (await res.body.text()).trim();
       if (res.statusCode !== 200) throw new Error(`promotion failed (${res.statusCode}): ${text}`);
     }
-    await waitReady(url, timeoutSec * 1000);
+    await waitReady(url, deadline, timeoutMs);
   } catch (err) {
     process.stderr.write(`litefs run: ${describeError(err)}\n`);
     return 1;
@@ -61,10 +67,15 @@ export const runCommand: Command = async (argv) => {
   }
 };
 
-async function waitReady(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+/** -timeout: a Go duration, or a bare number of seconds (what it used to take). */
+function parseTimeout(text: string): number | undefined {
+  const ms = /^\d+(\.\d+)?$/.test(text) ? Number(text) * 1000 : parseGoDuration(text);
+  return ms !== undefined && Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
+async function waitReady(url: string, deadline: number, timeoutMs: number): Promise<void> {
   for (;;) {
-    const info = await fetchInfo(url);
+    const info = await untilAnswered(() => fetchInfo(url), url, deadline, 'run');
     if (info.ready) return;
     if (Date.now() >= deadline) throw new Error(`the node at ${url} was not ready within ${timeoutMs / 1000}s`);
     await new Promise((r) => setTimeout(r, 100));

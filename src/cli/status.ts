@@ -1,7 +1,7 @@
 import { request } from 'undici';
 import { describeError } from '../internal/index.js';
 import type { NodeInfo } from '../http/index.js';
-import { DEFAULT_API_URL, parseCommandArgs } from './args.js';
+import { DEFAULT_API_URL, apiURL, parseCommandArgs } from './args.js';
 import type { Command } from './commands.js';
 
 const USAGE = `usage: litefs status [-url URL] [--json]
@@ -19,11 +19,12 @@ export const statusCommand: Command = async (argv) => {
     json: { type: 'boolean', default: false },
   });
   if (typeof args === 'number') return args;
+  const url = apiURL(args.values.url);
   let info: NodeInfo;
   try {
-    info = await fetchInfo(args.values.url);
+    info = await fetchInfo(url);
   } catch (err) {
-    process.stderr.write(`litefs status: cannot reach ${args.values.url}: ${describeError(err)}\n`);
+    process.stderr.write(`litefs status: cannot reach ${url}: ${describeError(err)}\n`);
     return 1;
   }
   if (args.values.json) {
@@ -48,7 +49,7 @@ function lagText(info: NodeInfo): string {
 }
 
 export function formatStatus(info: NodeInfo): string {
-  const role = info.isPrimary ? 'primary' : info.primary === null ? 'replica (no primary connected)' : 'replica';
+  const role = info.isPrimary ? 'primary' : info.ready ? 'replica' : 'replica, not caught up with a primary';
   const lines = [
     `node      ${info.nodeID} (${info.hostname || '-'})`,
     `role      ${role}${info.candidate ? '' : ', not a candidate'}`,

@@ -18,7 +18,7 @@ export const DEFAULTS = {
   proxyReadHeaderTimeoutMs: 10_000,
   proxyWriteTimeoutMs: 0,
   proxyIdleTimeoutMs: 30_000,
-  reconnectDelayMs: 1_000,
+  reconnectDelayMs: 5_000,
   demoteDelayMs: 10_000,
   consulTTLMs: 10_000,
   consulLockDelayMs: 1_000,

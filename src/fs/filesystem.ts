@@ -34,7 +34,7 @@ import { lagFileContent, posFileContent, primaryFileContent } from './virtual-fi
 export interface NodeStatus {
   /** The primary's hostname while this node is a replica connected to it; null otherwise. */
   primaryHostname(): string | null;
-  /** Milliseconds since the primary was last heard from; 0 on the primary; null before the first sync. */
+  /** How far behind the primary this node is, in ms; 0 on the primary; null if unknown. */
   lagMs(): number | null;
 }
 

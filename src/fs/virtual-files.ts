@@ -14,10 +14,12 @@ export function primaryFileContent(hostname: string): Buffer {
 export const NOT_READY_LAG_MS = 2147483647;
 
 /**
- * `.lag`: milliseconds since the primary was last heard from, as LiteFS
- * prints it (`%+010d\n`): "+000000000\n" on the primary. LiteFS reports a
- * fixed size of 11 for this file even when the not-ready value makes it 12
- * bytes; we report the real length.
+ * `.lag`: how far behind the primary this node is, in ms (the lease
+ * monitor's ReplicaLag), as LiteFS prints it (`%+010d\n`): "+000000000\n"
+ * on the primary. A node always has a number; null (LiteFS's
+ * not-ready int32 maximum) remains for a status that has none. LiteFS
+ * reports a fixed size of 11 for this file even when a value makes it
+ * longer; we report the real length.
  */
 export function lagFileContent(lagMs: number | null): Buffer {
   const ms = lagMs === null ? NOT_READY_LAG_MS : Math.max(0, Math.min(NOT_READY_LAG_MS, Math.round(lagMs)));

@@ -43,6 +43,8 @@ export type FuseMountErrorCode =
   | 'ERR_FUSE_MOUNTPOINT_MISSING'
   | 'ERR_FUSE_MOUNTPOINT_NOT_DIR'
   | 'ERR_FUSE_ALREADY_MOUNTED'
+  /** A FUSE mount at the path whose daemon is attached but does not answer. */
+  | 'ERR_FUSE_MOUNT_UNRESPONSIVE'
   | 'ERR_FUSE_STALE_MOUNT'
   | 'ERR_FUSE_MOUNT_FAILED'
   | 'ERR_FUSE_UNMOUNT_FAILED'

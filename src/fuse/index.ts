@@ -20,7 +20,7 @@ export { FuseReaderError } from './session/reader-error.js';
 export type { ReaderStop } from './session/reader-threads.js';
 export type { InitAdjust } from './session/negotiate.js';
 
-export { mount } from './mount/mount.js';
+export { checkMountpoint, mount } from './mount/mount.js';
 export type { FuseMount, MountOptions } from './mount/mount.js';
 export { clearFuseMounts } from './mount/unmount.js';
 export type { ClearResult } from './mount/unmount.js';

@@ -1,6 +1,7 @@
+import { hostname as osHostname } from 'node:os';
 import { request } from 'undici';
 import { describeError } from '../internal/index.js';
-import { isLeaseError } from '../lease/index.js';
+import { isLeaseError, type Leaser } from '../lease/index.js';
 import { formatChecksum, formatTXID } from '../ltx/index.js';
 import type { LeaseMonitor, Store } from '../store/index.js';
 import { eventsRoutes } from './events.js';
@@ -30,7 +31,7 @@ export interface NodeInfo {
   hostname: string;
   advertiseURL: string;
   ready: boolean;
-  /** ms since the primary was last heard from; null before the first sync. */
+  /** How far behind the primary this node is, in ms (0 on the primary); null from nodes that have never synced (older versions). */
   lagMs: number | null;
   subscribers: number;
   /** This node's HTTP proxy, for replicas forwarding writes here; null without one. */
@@ -52,7 +53,7 @@ export function nodeInfo(ctx: ApiContext): NodeInfo {
     path: ctx.mountDir,
     primary,
     nodeID: store.nodeIDString,
-    hostname: monitor.leaser.hostname,
+    hostname: ownHostname(monitor.leaser),
     advertiseURL: monitor.leaser.advertiseURL,
     ready: monitor.ready,
     lagMs: monitor.lagMs(),
@@ -69,6 +70,14 @@ export function nodeInfo(ctx: ApiContext): NodeInfo {
         pageCount: d.pageN,
       })),
   };
+}
+
+/**
+ * This node's name. A static replica's lease.hostname names its primary (as
+ * in LiteFS), so the node's own name there is the OS hostname.
+ */
+function ownHostname(leaser: Leaser): string {
+  return leaser.type === 'static' && !leaser.candidate ? osHostname() : leaser.hostname;
 }
 
 /** The node API besides /stream: /info, /handoff, /promote. */

@@ -16,8 +16,10 @@ export interface ReplicaStreamOptions {
   databases?: readonly string[];
   /** The initial catch-up is done (READY). */
   onReady: () => void;
-  /** The primary was heard from (a heartbeat or an LTX file): drives `.lag`. */
+  /** A HEARTBEAT arrived, with the primary's clock: drives `.lag`. */
   onContact: (primaryTimeMs: number) => void;
+  /** An LTX file was applied; its header timestamp (the primary's clock at commit): drives `.lag`. */
+  onApplied: (primaryTimeMs: number) => void;
   /**
    * Bytes arrived or local work on them progressed (a large LTX file takes
    * a while): the primary is not silent, whatever the heartbeats say.
@@ -79,7 +81,8 @@ export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<Stre
       const text = (await readText(req)).trim();
       throw new Error(`primary answered ${status}: ${text.slice(0, 200)}`);
     }
-    log.info('connected to primary');
+    // Said by the lease monitor once caught up (and once per outage).
+    log.debug('connected to primary');
     const reader = new FrameReader(req);
     try {
       for (;;) {
@@ -94,7 +97,7 @@ export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<Stre
               ...(opts.applyLockTimeoutMs !== undefined ? { applyLockTimeoutMs: opts.applyLockTimeoutMs } : {}),
             });
             logApplied(log, r);
-            opts.onContact(Date.now());
+            opts.onApplied(Number(r.header.timestamp));
             break;
           }
           case 'ready':

@@ -23,12 +23,15 @@ export function isErrno(err: unknown, code: string): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
 }
 
-/** A one-line description of any thrown value, for logs and CLI output. */
+/**
+ * A one-line description of any thrown value, for logs and CLI output: the
+ * code, then the message. Node's system errors already name their code in
+ * the message ("ENOENT: no such file…", "connect ECONNREFUSED …"), so the
+ * code is added only when the message does not carry it.
+ */
 export function describeError(err: unknown): string {
-  if (err instanceof CodedError) return `${err.code}: ${err.message}`;
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' ? `${code}: ${err.message}` : err.message;
-  }
-  return String(err);
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || code === '' || err.message.includes(code)) return err.message;
+  return `${code}: ${err.message}`;
 }

@@ -18,6 +18,8 @@ export type StoreErrorCode =
   | 'ERR_STORE_CORRUPT_LTX'
   /** Expired LTX files that could not be removed. */
   | 'ERR_STORE_RETENTION'
+  /** Another process holds the data directory's lock. */
+  | 'ERR_STORE_DATA_DIR_LOCKED'
   | 'ERR_STORE_CLOSED';
 
 export class StoreError extends CodedError<StoreErrorCode> {}

@@ -11,6 +11,7 @@ import { ltxFilename } from '../ltx/index.js';
  *   <data>/dbs/<name>/ltx/<min>-<max>.ltx
  *   <data>/dbs/<name>/undo            litefs-ts only: pages SQLite does not journal (undo.ts)
  *   <data>/quarantine/...             what litefs-ts moved aside instead of deleting
+ *   <data>/lock                       held by the one process serving the directory (data-dir-lock.ts)
  */
 export class StoreLayout {
   constructor(readonly dataDir: string) {}

@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { describeError, formatNodeID, withTimeout, type Logger } from '../internal/index.js';
 import { isLeaseError, monotonicNow, PrimaryExistsError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
+import { Backoff } from './backoff.js';
+import { OutageLog } from './outage-log.js';
+import { ReplicaLag } from './replica-lag.js';
 import type { Store } from './store.js';
 
 /** How a replica's stream to the primary ended. */
@@ -8,7 +11,10 @@ export type ReplicaEnd = { reason: 'end' } | { reason: 'handoff'; leaseID: strin
 
 export interface ReplicaHooks {
   onReady(): void;
+  /** A HEARTBEAT with the primary's time (ms since the epoch, its clock). */
   onContact(primaryTimeMs: number): void;
+  /** An LTX file was applied; its header's timestamp (the primary's clock when it committed). */
+  onApplied(primaryTimeMs: number): void;
   /** Data is arriving (or being applied): keeps the silent-primary watchdog quiet without touching `.lag`. */
   onActivity(): void;
 }
@@ -17,7 +23,7 @@ export interface LeaseMonitorOptions {
   store: Store;
   leaser: Leaser;
   logger: Logger;
-  /** Pause before re-reading the lease after a failure (lease.reconnect-delay). */
+  /** Longest pause between attempts after failures (lease.reconnect-delay); they start at 100 ms. */
   reconnectDelayMs: number;
   /** Follows the primary's stream until it ends (the HTTP stream client). */
   connect(primary: PrimaryInfo, signal: AbortSignal, hooks: ReplicaHooks): Promise<ReplicaEnd>;
@@ -64,13 +70,18 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
   private handoffLease: string | null = null;
   private _primary: PrimaryInfo | null = null;
   private _ready = false;
-  private lastContact: number | null = null;
+  private readonly lag: ReplicaLag;
+  private readonly outage: OutageLog;
+  private readonly backoff: Backoff;
   private _isPrimary = false;
 
   constructor(opts: LeaseMonitorOptions) {
     super();
     this.opts = opts;
     this.log = opts.logger.child({ component: 'lease' });
+    this.lag = new ReplicaLag();
+    this.outage = new OutageLog(this.log);
+    this.backoff = new Backoff({ initialMs: MIN_RETRY_MS, maxMs: Math.max(MIN_RETRY_MS, opts.reconnectDelayMs) });
   }
 
   get isPrimary(): boolean {
@@ -82,6 +93,10 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     return this._primary;
   }
 
+  /**
+   * Primary, or a replica whose current stream has caught up: a replica
+   * that lost its stream is not ready until it has caught up again.
+   */
   get ready(): boolean {
     return this._ready;
   }
@@ -94,11 +109,9 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     return this.opts.leaser;
   }
 
-  /** ms since the primary was last heard from; 0 on the primary; null before the first sync. */
-  lagMs(): number | null {
-    if (this._isPrimary) return 0;
-    if (this.lastContact === null) return null;
-    return Math.max(0, Date.now() - this.lastContact);
+  /** How far behind the primary this node is, in ms (ReplicaLag); 0 on the primary. */
+  lagMs(): number {
+    return this._isPrimary ? 0 : this.lag.lagMs();
   }
 
   start(): void {
@@ -130,7 +143,6 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
 
   private async run(): Promise<void> {
     const signal = this.stopper.signal;
-    let failures = 0;
     while (!signal.aborted) {
       let failed = false;
       let lockDelayed = false;
@@ -160,7 +172,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
               const validFrom = monotonicNow();
               const lease = await this.opts.leaser.acquire({ signal });
               await this.runPrimary(lease, validFrom);
-              failures = 0;
+              this.backoff.reset();
               continue;
             } catch (err) {
               if (!isLeaseError(err, 'ERR_LEASE_PRIMARY_EXISTS')) throw err;
@@ -182,26 +194,22 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
           const end = await this.runReplica(primary);
           if (end.reason === 'handoff') {
             this.handoffLease = end.leaseID;
-            failures = 0;
+            this.backoff.reset();
             continue;
           }
           if (end.reason === 'error') {
             failed = true;
-            if (!signal.aborted) this.log.warn({ primary: primary.hostname }, `replication stream failed: ${describeError(end.error)}`);
-          } else {
-            failures = 0;
+            if (!signal.aborted) this.outage.failed('replication stream', end.error, primary);
           }
         }
       } catch (err) {
         if (signal.aborted) break;
         failed = true;
-        this.log.warn({ err }, `lease check failed: ${describeError(err)}`);
+        this.outage.failed('lease check', err, null);
       }
       if (signal.aborted) break;
-      failures = failed ? failures + 1 : 0;
-      const backoff = lockDelayed ? LOCK_DELAY_RETRY_MS : MIN_RETRY_MS * 2 ** Math.min(failures, 10);
-      const delay = Math.min(this.opts.reconnectDelayMs, backoff);
-      await this.pause(delay);
+      if (!failed) this.backoff.reset();
+      await this.pause(lockDelayed ? LOCK_DELAY_RETRY_MS : failed ? this.backoff.next() : MIN_RETRY_MS);
     }
   }
 
@@ -246,6 +254,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     this._isPrimary = true;
     this._primary = null;
     this.opts.store.setPrimary(true);
+    this.outage.recovered(null);
     this.log.info({ lease: lease.id || 'static' }, 'this node is now the primary');
     this.emit('primaryChange', { isPrimary: true, primary: null });
     this.setReady();
@@ -278,7 +287,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
       if (signal.aborted && !handedOff && this._isPrimary) await this.drainBeforeRelease();
       this.stopWriting('stepping down');
       this._ready = false;
-      this.lastContact = null;
+      this.lag.steppedDown();
       if (!handedOff) await lease.close().catch((err: unknown) => this.log.warn({ err }, 'releasing the lease failed'));
       this.emit('primaryChange', { isPrimary: false, primary: null });
       await this.opts.store
@@ -357,7 +366,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     const ac = new AbortController();
     const both = AbortSignal.any([signal, ac.signal]);
     this._primary = primary;
-    this.lastContact = null;
+    this.lag.connecting();
     this.emit('primaryChange', { isPrimary: false, primary });
     const timeout = this.opts.primaryTimeoutMs ?? 10_000;
     let watchdog: NodeJS.Timeout | null = null;
@@ -370,21 +379,28 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     try {
       return await this.opts.connect(primary, both, {
         onReady: () => {
-          this.lastContact = Date.now();
+          this.lag.ready();
+          this.backoff.reset();
+          this.outage.recovered(primary);
           this.setReady();
         },
-        onContact: () => {
-          // Our own clock: the primary's may be skewed; the lag is how long
-          // since we last heard from it.
-          this.lastContact = Date.now();
+        onContact: (primaryTimeMs) => {
+          this.lag.heartbeat(primaryTimeMs);
+          arm();
+        },
+        onApplied: (primaryTimeMs) => {
+          this.lag.applied(primaryTimeMs);
           arm();
         },
         onActivity: arm,
       });
     } finally {
       if (watchdog !== null) clearTimeout(watchdog);
-      // `ready` stays latched and `.lag` keeps growing from the last contact
-      // while we reconnect: the data is still there, only getting older.
+      // Not ready until a stream has caught up again: an app started now
+      // (exec, `litefs run`) would read data nobody keeps current. The data
+      // stays readable, and `.lag` keeps growing from the last contact.
+      this._ready = false;
+      this.lag.disconnected();
       this._primary = null;
       this.emit('primaryChange', { isPrimary: false, primary: null });
     }

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { formatNodeID, silentLogger, type Logger } from '../internal/index.js';
 import { invalidDatabaseName } from './names.js';
 import { noClientLocks, type ClientLocks } from './client-locks.js';
+import { DataDirLock } from './data-dir-lock.js';
 import { DB, type CacheInvalidator, type DBChange } from './db.js';
 import { StoreError } from './errors.js';
 import { StoreLayout } from './layout.js';
@@ -49,6 +50,7 @@ export class Store extends EventEmitter<StoreEvents> {
   private closed = false;
   private _invalidator: CacheInvalidator | null = null;
   private _clientLocks: ClientLocks = noClientLocks;
+  private dirLock: DataDirLock | null = null;
   readonly sys: StoreFS;
 
   constructor(opts: StoreOptions) {
@@ -92,8 +94,10 @@ export class Store extends EventEmitter<StoreEvents> {
     return this._clientLocks;
   }
 
-  /** Recovers every database found under data/dbs. */
+  /** Takes the data directory's lock, then recovers every database found under data/dbs. */
   async open(): Promise<void> {
+    // Nothing in the directory is touched before the lock is held.
+    this.dirLock = await DataDirLock.acquire(this.layout.dataDir);
     await this.sys.mkdirs(this.layout.dbsDir);
     await recordNodeID(this.layout.dataDir, this.nodeIDString);
     for (const name of (await this.sys.list(this.layout.dbsDir)).sort()) {
@@ -197,8 +201,14 @@ export class Store extends EventEmitter<StoreEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
-    for (const db of this.dbs.values()) await db.close();
-    for (const db of this.dbs.values()) await this._clientLocks.forget(db.name);
+    try {
+      for (const db of this.dbs.values()) await db.close();
+      for (const db of this.dbs.values()) await this._clientLocks.forget(db.name);
+    } finally {
+      // Last: the next process may open the directory only once we are done with it.
+      await this.dirLock?.release();
+      this.dirLock = null;
+    }
   }
 
   /** Runs retention on every database once (the monitor calls this). */

@@ -182,16 +182,16 @@ except sqlite3.Error as e:
 
   it('.lag grows while the primary is silent and drops back after contact', async () => {
     const [n0, n1] = cluster.nodes as [ClusterNode, ClusterNode];
-    // Heartbeats every second keep a connected replica's lag small.
+    // Heartbeats every second keep a connected, idle replica's lag near zero.
     const idle = await poll(
       async () => {
         const l = await n1.lagFile();
-        return l < 1500 ? l : undefined;
+        return l < 100 ? l : undefined;
       },
       'a small .lag on node1',
       10_000,
     );
-    expect(idle).toBeLessThan(1500);
+    expect(idle).toBeLessThan(100);
     expect(await n0.lagFile()).toBe(0);
     // Freeze the primary (no heartbeats, no data) for three seconds.
     const pid = n0.pid!;
@@ -205,7 +205,10 @@ except sqlite3.Error as e:
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    for (let i = 1; i < during.length; i++) expect(during[i]!, `lag samples ${during.join(',')}`).toBeGreaterThan(during[i - 1]!);
+    // Silence is trusted for 1.5 s (a heartbeat may be up to a second away);
+    // from 2 s on the heartbeat is overdue whatever its phase, and the lag
+    // counts the whole silence.
+    for (let i = 3; i < during.length; i++) expect(during[i]!, `lag samples ${during.join(',')}`).toBeGreaterThan(during[i - 1]!);
     expect(during.at(-1)!).toBeGreaterThanOrEqual(2500);
     const after = await poll(
       async () => {

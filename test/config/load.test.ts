@@ -44,7 +44,7 @@ describe('defaults', () => {
         advertiseURL: 'http://node-a:20202',
         candidate: true,
         promote: false,
-        reconnectDelayMs: 1_000,
+        reconnectDelayMs: 5_000,
         demoteDelayMs: 10_000,
         databases: [],
         consul: { url: 'http://127.0.0.1:8500', key: 'litefs/primary', ttlMs: 10_000, lockDelayMs: 1_000 },

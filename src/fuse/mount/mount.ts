@@ -11,6 +11,7 @@ import { DevFuseTransport } from '../session/transport.js';
 import { safeLogger } from '../session/logsafe.js';
 import { describeResult, runCommand } from './command.js';
 import { abortConnection } from './fusectl.js';
+import { checkExistingMounts, clearDeadMounts, type ExistingMountPolicy } from './existing.js';
 import { fuseMountsAt } from './mountinfo.js';
 import { register, release, reserve } from './registry.js';
 import { clearFuseMounts, umount } from './unmount.js';
@@ -26,10 +27,14 @@ export interface MountOptions extends SessionOptions {
   defaultPermissions?: boolean;
   /**
    * A FUSE mount already at the path that this process does not serve:
-   * 'clear' (default) unmounts it first (aborting its connection if it
-   * hangs), 'error' fails with ERR_FUSE_ALREADY_MOUNTED.
+   * 'clear' (default) unmounts it first if it is dead (its daemon is gone)
+   * and fails if a daemon still serves it (ERR_FUSE_ALREADY_MOUNTED) or is
+   * attached but does not answer (ERR_FUSE_MOUNT_UNRESPONSIVE); 'error'
+   * fails with ERR_FUSE_ALREADY_MOUNTED whatever its state.
    */
-  existingMount?: 'clear' | 'error';
+  existingMount?: ExistingMountPolicy;
+  /** How long a FUSE mount found at the path gets to answer the liveness probe. Default 3000 ms. */
+  probeTimeoutMs?: number;
   /** Default /dev/fuse. */
   devicePath?: string;
   /** Time allowed for mount(8) and for INIT; default 10 s. */
@@ -55,6 +60,7 @@ export interface UnmountOptions {
 }
 
 const NAME_RE = /^[A-Za-z0-9._+-]+$/;
+const PROBE_TIMEOUT_MS = 3000;
 
 function checkName(field: string, v: string): void {
   if (!NAME_RE.test(v) || v.length > 64) {
@@ -198,6 +204,21 @@ async function checkDirectory(mp: string): Promise<void> {
   if (!st.isDirectory()) throw new FuseMountError('ERR_FUSE_MOUNTPOINT_NOT_DIR', `mountpoint ${mp} is not a directory`);
 }
 
+/**
+ * Checks, without changing anything, that `mountpoint` can be mounted on:
+ * a directory, or a dead FUSE mount that mount() will clear. A mount a
+ * daemon still serves fails as mount() would. Lets a caller refuse before
+ * it creates anything of its own (litefs: its data directory).
+ */
+export async function checkMountpoint(
+  mountpoint: string,
+  opts: Pick<MountOptions, 'existingMount' | 'probeTimeoutMs'> = {},
+): Promise<void> {
+  const mp = await resolveMountpoint(mountpoint);
+  if (await checkExistingMounts(mp, opts.existingMount ?? 'clear', opts.probeTimeoutMs ?? PROBE_TIMEOUT_MS)) return;
+  await checkDirectory(mp);
+}
+
 function openDevice(devicePath: string): Promise<number> {
   // libuv opens with O_CLOEXEC: no child inherits the device except mount(8), which gets it explicitly.
   return new Promise((resolve, reject) => {
@@ -222,8 +243,9 @@ function openDevice(devicePath: string): Promise<number> {
  * Mounts `filesystem` at `mountpoint` and serves it from this process until
  * unmounted. Resolves after INIT, so the mount is usable at once.
  *
- * Sequence: check root and options; clear FUSE mounts left at the path
- * (found through mountinfo, never by touching the path); check the path is a
+ * Sequence: check root and options; clear dead FUSE mounts left at the path
+ * (found through mountinfo, their liveness probed from a child process, never
+ * by touching the path), refusing one a daemon still serves; check the path is a
  * directory; open /dev/fuse; run `mount -i -t fuse.<subtype> -o
  * fd=3,rootmode=40000,user_id=0,group_id=0[,allow_other][,default_permissions]
  * <fsname> <mountpoint>` with the device as the child's fd 3; start the reader threads.
@@ -245,15 +267,7 @@ export async function mount(mountpoint: string, filesystem: FuseFilesystem, opts
     throw new FuseMountError('ERR_FUSE_ALREADY_MOUNTED', `mountpoint ${mp} is already mounted (or being mounted) by this process`);
   let registered = false;
   try {
-    const existing = await fuseMountsAt(mp);
-    if (existing.length > 0) {
-      const what = existing.map((e) => `${e.fstype} ${e.source} (connection ${e.minor})`).join(', ');
-      if (opts.existingMount === 'error') {
-        throw new FuseMountError('ERR_FUSE_ALREADY_MOUNTED', `mountpoint ${mp} already has a FUSE mount: ${what}`);
-      }
-      logger.warn({ mountpoint: mp, existing: what }, 'fuse: clearing an earlier FUSE mount at the mountpoint');
-      await clearFuseMounts(mp, { logger });
-    }
+    await clearDeadMounts(mp, opts.existingMount ?? 'clear', opts.probeTimeoutMs ?? PROBE_TIMEOUT_MS, logger);
     await checkDirectory(mp);
     const fd = await openDevice(opts.devicePath ?? '/dev/fuse');
     const timeoutMs = opts.mountTimeoutMs ?? 10_000;

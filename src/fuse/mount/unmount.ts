@@ -2,7 +2,7 @@ import type { Logger } from '../../internal/index.js';
 import { FuseMountError } from '../errors.js';
 import { describeResult, runCommand, type CommandResult } from './command.js';
 import { abortConnection } from './fusectl.js';
-import { fuseMountsAt } from './mountinfo.js';
+import { fuseMountsAt, type MountEntry } from './mountinfo.js';
 
 /**
  * umount(8) with --no-canonicalize: without it umount stats the target,
@@ -36,21 +36,31 @@ export async function clearFuseMounts(mountpoint: string, opts: { logger?: Logge
     const top = entries[entries.length - 1];
     if (!top) return result;
     result.found++;
-    const first = await umount(mountpoint, opts);
-    if (first.code === 0) continue;
-    opts.logger?.warn(
-      { mountpoint, connection: top.minor, umount: describeResult(first) },
-      'fuse: unmount failed; aborting the connection',
-    );
-    if (await abortConnection(top.minor, opts.logger)) result.aborted++;
-    const second = await umount(mountpoint, opts);
-    if (second.code === 0) continue;
-    const lazy = await umount(mountpoint, { ...opts, lazy: true });
-    if (lazy.code === 0) continue;
-    throw new FuseMountError(
-      'ERR_FUSE_UNMOUNT_FAILED',
-      `fuse: cannot unmount ${mountpoint} (connection ${top.minor}): ${describeResult(lazy)}`,
-    );
+    if (await removeTopMount(mountpoint, top, opts)) result.aborted++;
   }
   throw new FuseMountError('ERR_FUSE_UNMOUNT_FAILED', `fuse: ${mountpoint} still has FUSE mounts after 16 unmounts`);
+}
+
+/**
+ * Removes the topmost mount at `mountpoint` (`top`, its mountinfo entry):
+ * umount; if that fails, abort its connection and umount again, lazily as
+ * a last resort. Returns whether the connection had to be aborted.
+ */
+export async function removeTopMount(
+  mountpoint: string,
+  top: MountEntry,
+  opts: { logger?: Logger; timeoutMs?: number } = {},
+): Promise<boolean> {
+  const first = await umount(mountpoint, opts);
+  if (first.code === 0) return false;
+  opts.logger?.warn({ mountpoint, connection: top.minor, umount: describeResult(first) }, 'fuse: unmount failed; aborting the connection');
+  const aborted = await abortConnection(top.minor, opts.logger);
+  const second = await umount(mountpoint, opts);
+  if (second.code === 0) return aborted;
+  const lazy = await umount(mountpoint, { ...opts, lazy: true });
+  if (lazy.code === 0) return aborted;
+  throw new FuseMountError(
+    'ERR_FUSE_UNMOUNT_FAILED',
+    `fuse: cannot unmount ${mountpoint} (connection ${top.minor}): ${describeResult(lazy)}`,
+  );
 }
