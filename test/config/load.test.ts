@@ -22,7 +22,7 @@ describe('defaults', () => {
       exec: [],
       data: { dir: '/var/lib/litefs', compress: true, retentionMs: 600_000, retentionMonitorIntervalMs: 60_000 },
       fuse: { dir: '/litefs', allowOther: false, debug: false },
-      http: { addr: ':20202', host: '', port: 20202, snapshotTimeoutMs: 600_000 },
+      http: { addr: ':20202', host: '', port: 20202, snapshotTimeoutMs: 600_000, token: '', tls: null, maxImportSize: null },
       proxy: {
         enabled: false,
         addr: '',
