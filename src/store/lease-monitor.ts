@@ -59,6 +59,8 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
   private _ready = false;
   private lastContact: number | null = null;
   private _isPrimary = false;
+  /** The last stream failure warned about; cleared by contact with a primary. */
+  private lastStreamFailure: string | null = null;
 
   constructor(opts: LeaseMonitorOptions) {
     super();
@@ -178,7 +180,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
           }
           if (end.reason === 'error') {
             failed = true;
-            if (!signal.aborted) this.log.warn({ primary: primary.hostname }, `replication stream failed: ${describeError(end.error)}`);
+            if (!signal.aborted) this.logStreamFailure(primary, end.error);
           } else {
             failures = 0;
           }
@@ -194,6 +196,25 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
       const delay = Math.min(this.opts.reconnectDelayMs, backoff);
       await this.pause(delay);
     }
+  }
+
+  /**
+   * Once per outage at warn (a refused token would otherwise be logged at
+   * every retry); the same failure again is debug until the primary is
+   * heard from, or the failure changes.
+   */
+  private logStreamFailure(primary: PrimaryInfo, error: unknown): void {
+    const text = `replication stream failed: ${describeError(error)}`;
+    const key = `${primary.hostname} ${primary.advertiseURL} ${text}`;
+    if (key === this.lastStreamFailure) {
+      this.log.debug({ primary: primary.hostname }, text);
+      return;
+    }
+    this.lastStreamFailure = key;
+    this.log.warn(
+      { primary: primary.hostname, url: primary.advertiseURL },
+      `${text} (retrying with backoff; logged once until it changes)`,
+    );
   }
 
   private isSelf(primary: PrimaryInfo): boolean {
@@ -332,12 +353,14 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
       return await this.opts.connect(primary, both, {
         onReady: () => {
           this.lastContact = Date.now();
+          this.lastStreamFailure = null;
           this.setReady();
         },
         onContact: () => {
           // Our own clock: the primary's may be skewed; the lag is how long
           // since we last heard from it.
           this.lastContact = Date.now();
+          this.lastStreamFailure = null;
           arm();
         },
         onActivity: arm,

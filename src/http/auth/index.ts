@@ -11,3 +11,4 @@ export type { AuthErrorCode } from './errors.js';
 export { explainConnectError } from './explain.js';
 export { nodeAgent } from './agent.js';
 export { LogThrottle } from './throttle.js';
+export { announceSecurity, isLoopbackHost } from './announce.js';
