@@ -60,9 +60,16 @@ export async function nodeClient(flags: NodeClientFlags, env: NodeJS.ProcessEnv 
     security,
     dispatcher,
     headers: security.headers(),
-    explain: explainConnectError,
+    explain: (err, url) => explainConnectError(err, url, plainReason),
     close: () => dispatcher.close(),
   };
+}
+
+/** A thrown value on one line, without Node's doubled "ECONNREFUSED: connect ECONNREFUSED …". */
+function plainReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
 /** The reason of a refusal: a 401's JSON `error`, else the body's text on one line. */

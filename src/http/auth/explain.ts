@@ -33,7 +33,7 @@ const UNTRUSTED = new Set([
  * operator's terms (which certificate, which setting), for TLS and
  * authentication failures; other errors are described as they are.
  */
-export function explainConnectError(err: unknown, url: string): string {
+export function explainConnectError(err: unknown, url: string, otherwise: (err: unknown) => string = describeError): string {
   let host = url;
   try {
     host = new URL(url).host;
@@ -63,5 +63,5 @@ export function explainConnectError(err: unknown, url: string): string {
     }
     if (code === 'ERR_HTTP2_SESSION_ERROR' && /code 12\b/.test(msg)) return `${host} requires TLS; use an https:// URL`;
   }
-  return describeError(err);
+  return otherwise(err);
 }
