@@ -53,7 +53,7 @@ const routes: Route[] = [
     path: '/slow',
     handler: async (_req, res) => {
       for (let i = 0; i < 10; i++) {
-        res.write(`chunk ${i}\n`);
+        (res as import('node:http').ServerResponse).write(`chunk ${i}\n`);
         await new Promise((r) => setTimeout(r, 50));
       }
       res.end();
