@@ -98,7 +98,7 @@ export const demoCommand: Command = async (argv) => {
       return code;
     }
     if (code !== 0) return code;
-    printTour(nodes, dir);
+    printTour(nodes, dir, access);
     return 0;
   } catch (err) {
     process.stderr.write(`litefs demo: ${describeError(err)}\n  logs: ${join(dir, 'node*', 'litefs.log')}\n`);
@@ -288,14 +288,17 @@ async function showReplication(nodes: DemoNode[], _dir: string, smoke: boolean, 
   return failed ? 1 : 0;
 }
 
-function printTour(nodes: DemoNode[], dir: string): void {
+function printTour(nodes: DemoNode[], dir: string, access: DemoAccess): void {
+  const tls =
+    access.tls === null ? '' : ` -cert ${access.tls.cert} -key ${access.tls.key}${access.tls.ca === '' ? '' : ` -ca ${access.tls.ca}`}`;
+  const token = access.token === '' ? '' : 'LITEFS_TOKEN=… ';
   const [p, r] = nodes as [DemoNode, DemoNode, DemoNode];
   say('');
   say('The demo keeps running. Look around:');
   say(`  sqlite3 ${p.mount}/demo.db "INSERT INTO greetings(node, msg) VALUES ('you', 'hi')"`);
   say(`  sqlite3 ${r.mount}/demo.db "SELECT * FROM greetings"     # the row is there`);
   say(`  cat ${r.mount}/demo.db-pos ${r.mount}/.primary ${r.mount}/.lag`);
-  say(`  node ${CLI} status -url ${r.url}`);
+  say(`  ${token}node ${CLI} status -url ${r.url}${tls}`);
   say(`  ls ${p.dir}/data/dbs/demo.db/ltx                             # one LTX file per transaction`);
   say(`  tail ${dir}/node*/litefs.log`);
   say('Stop it (unmounts everything):');
