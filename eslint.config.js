@@ -54,7 +54,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['bench/**/*.mjs', '*.js'],
+    files: ['bench/**/*.mjs', 'src/**/*.mjs', '*.js'],
     languageOptions: { globals: globals.node },
   },
 );

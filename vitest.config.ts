@@ -14,7 +14,13 @@ process.env.UV_THREADPOOL_SIZE ??= '16';
  * `npm test` runs both.
  */
 const UNIT_DIRS = ['config', 'doubles', 'http', 'lease', 'ltx', 'observability', 'proxy', 'store', 'unit'];
-const UNIT_FILES = ['fuse/protocol.test.ts', 'fuse/reader-threads.test.ts', 'fuse/session.test.ts', 'transfer/http.test.ts'];
+const UNIT_FILES = [
+  'fuse/protocol.test.ts',
+  'fuse/reader-threads.test.ts',
+  'fuse/session.test.ts',
+  'fuse/session-transport.test.ts',
+  'transfer/http.test.ts',
+];
 /** Files in unit folders that need root, a mount or a real service. */
 const INTEGRATION_IN_UNIT_DIRS = [/^observability\/daemon\.test\.ts$/, /^lease\/(etcd|netns|fencing)[^/]*\.test\.ts$/];
 

@@ -1,25 +1,23 @@
 #!/usr/bin/env node
-// FUSE round-trip benchmark for src/fuse, both reader modes side by side.
+// FUSE round-trip benchmark for src/fuse: one reader thread (the default)
+// against two, side by side.
 //
-// A tiny read-mostly filesystem is mounted twice in the same run, once per
-// reader mode ('pool': fs.read on libuv's pool; 'worker': a dedicated
-// reader thread), each served from its own worker thread of this process
-// (its own event loop). The measuring client is python3: a tight loop of
-// os.pread / os.pwrite / os.stat timed inside the client with perf_counter,
-// so interpreter start-up is excluded, and the *same* loop runs against a
-// native tmpfs file in the same run as the baseline. Client runs alternate
-// between the two mounts (pool, worker, worker, pool, ...) so load from
-// other workloads on the shared machine hits both modes alike.
+// A tiny read-mostly filesystem is mounted twice in the same run, with
+// workerThreads 1 and 2, each served from its own worker thread of this
+// process (its own event loop). The measuring client is python3: a tight
+// loop of os.pread / os.pwrite / os.stat timed inside the client with
+// perf_counter, so interpreter start-up is excluded, and the *same* loop
+// runs against a native tmpfs file in the same run as the baseline. Client
+// runs alternate between the two mounts (1, 2, 2, 1, ...) so load from
+// other workloads on the shared machine hits both alike.
 //
-// Figures (each next to its native baseline and as a ratio, per mode):
+// Figures (each next to its native baseline and as a ratio, per mount):
 //   direct_read  4 KiB reads of a FOPEN_DIRECT_IO file: one READ round trip each
 //   cached_read  4 KiB reads of a FOPEN_KEEP_CACHE file, after warm-up: page cache
 //   direct_write 4 KiB writes to a FOPEN_DIRECT_IO file: one WRITE round trip each
 //   getattr      stat() of a file with attribute timeout 0: one GETATTR round trip each
 // plus the daemon's CPU per request (this process's CPU time during a
-// client run / requests served: the client is another process), and
-// direct_read for pool readers 1/2/4/8 and worker threads 1/2, sync and
-// async replies.
+// client run / requests served: the client is another process).
 //
 // Goals: cached_read >= 90 % of native; direct_read >= 30,000/s (2 cores).
 import { spawn } from 'node:child_process';
@@ -27,7 +25,6 @@ import { statSync } from 'node:fs';
 import { mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 
 const FILE_SIZE = 1 << 20;
@@ -72,7 +69,7 @@ async function serve({ dir, options }) {
     },
   };
   const m = await mount(dir, fs, { fsname: 'fusebench', subtype: 'fusebench', ...options });
-  parentPort.postMessage({ type: 'mounted', reader: m.negotiated.reader });
+  parentPort.postMessage({ type: 'mounted' });
   parentPort.on('message', async (msg) => {
     if (msg.type === 'stats') parentPort.postMessage({ type: 'stats', stats: m.stats() });
     if (msg.type === 'unmount') {
@@ -169,10 +166,9 @@ async function startMount(options) {
       worker.on('message', onMsg);
       worker.once('error', reject);
     });
-  const mounted = await next('mounted');
+  await next('mounted');
   return {
     dir,
-    reader: mounted.reader,
     async stats() {
       worker.postMessage({ type: 'stats' });
       return (await next('stats')).stats;
@@ -247,18 +243,16 @@ async function main() {
     };
     const nativeCached = Math.max(native.read, native.diskRead);
 
-    // Headline: each mode in its default configuration, both mounted at once.
-    const MODES = [
-      { name: 'pool', options: { reader: 'pool', readers: 4 } },
-      { name: 'worker', options: { reader: 'worker', workerThreads: 1 } },
+    // Both mounted at once, so each pair of runs sees the same load.
+    const CONFIGS = [
+      { name: 'worker_threads_1', options: { workerThreads: 1 } },
+      { name: 'worker_threads_2', options: { workerThreads: 2 } },
     ];
     const live = [];
-    let headline;
-    const readerInfo = {};
+    let figures;
     try {
-      for (const mode of MODES) live.push(await startMount(mode.options));
-      MODES.forEach((mode, i) => (readerInfo[mode.name] = live[i].reader));
-      headline = await sideBySide(
+      for (const c of CONFIGS) live.push(await startMount(c.options));
+      figures = await sideBySide(
         live,
         [
           ['direct_read_4k', 'read', 'direct', N_DIRECT],
@@ -279,11 +273,11 @@ async function main() {
       us_per_op: +(1e6 / f.median).toFixed(2),
       native_us_per_op: +(1e6 / nat).toFixed(2),
     });
-    const byMode = {};
-    MODES.forEach((mode, i) => {
-      const h = headline[i];
-      byMode[mode.name] = {
-        options: mode.options,
+    const byConfig = {};
+    CONFIGS.forEach((c, i) => {
+      const h = figures[i];
+      byConfig[c.name] = {
+        options: c.options,
         direct_read_4k: vsNative(h.direct_read_4k, native.read),
         direct_write_4k: vsNative(h.direct_write_4k, native.write),
         getattr: vsNative(h.getattr, native.stat),
@@ -291,36 +285,9 @@ async function main() {
         cached_read_4k: vsNative(h.cached_read_4k, nativeCached),
       };
     });
-    const ratio = (fig) => +(byMode.worker[fig].median / byMode.pool[fig].median).toFixed(3);
-
-    // Sweeps: direct reads by reader count / thread count and reply mode, pool and worker alternating.
-    const sweepConfigs = [];
-    for (const replyMode of ['sync', 'async']) {
-      for (const readers of [1, 2, 4, 8]) sweepConfigs.push({ reader: 'pool', readers, replyMode });
-      for (const workerThreads of [1, 2]) sweepConfigs.push({ reader: 'worker', workerThreads, replyMode });
-    }
-    const sweep = [];
-    // Pairs of configs mounted together so each pair is compared under the same load.
-    for (let i = 0; i < sweepConfigs.length; i += 2) {
-      const pairCfg = sweepConfigs.slice(i, i + 2);
-      const ms = [];
-      try {
-        for (const c of pairCfg) ms.push(await startMount(c));
-        const res = await sideBySide(ms, [['direct_read_4k', 'read', 'direct', N_DIRECT]], RUNS);
-        pairCfg.forEach((c, j) => {
-          const f = res[j].direct_read_4k;
-          sweep.push({
-            ...c,
-            direct_read_per_s_median: f.median,
-            direct_read_per_s_best: f.best,
-            us_per_request_median: +(1e6 / f.median).toFixed(1),
-            daemon_cpu_us_per_request_median: f.daemon_cpu_us_per_request_median,
-          });
-        });
-      } finally {
-        for (const m of ms) await m.stop();
-      }
-    }
+    const one = byConfig.worker_threads_1;
+    const two = byConfig.worker_threads_2;
+    const ratio = (fig) => +(two[fig].median / one[fig].median).toFixed(3);
 
     const result = {
       bench: 'fuse',
@@ -329,7 +296,6 @@ async function main() {
       runs_per_figure: RUNS,
       load_average_before: loadBefore.map((x) => +x.toFixed(2)),
       load_average_after: os.loadavg().map((x) => +x.toFixed(2)),
-      uv_threadpool_size_env: process.env.UV_THREADPOOL_SIZE ?? null,
       native: {
         read_tmpfs_per_s: native.read,
         read_disk_cache_per_s: native.diskRead,
@@ -337,32 +303,26 @@ async function main() {
         stat_per_s: native.stat,
         python_empty_loop_us: +(1e6 / native.loop).toFixed(3),
       },
-      reader_info: readerInfo,
-      modes: byMode,
-      worker_vs_pool: {
+      configs: byConfig,
+      threads_2_vs_1: {
         direct_read_4k: ratio('direct_read_4k'),
         direct_write_4k: ratio('direct_write_4k'),
         getattr: ratio('getattr'),
         cached_read_4k: ratio('cached_read_4k'),
         daemon_cpu_per_request_direct_read: +(
-          byMode.worker.direct_read_4k.daemon_cpu_us_per_request_median / byMode.pool.direct_read_4k.daemon_cpu_us_per_request_median
+          two.direct_read_4k.daemon_cpu_us_per_request_median / one.direct_read_4k.daemon_cpu_us_per_request_median
         ).toFixed(3),
       },
-      sweep,
-      goals: Object.fromEntries(
-        MODES.map((m) => [
-          m.name,
-          {
-            cached_read_ratio: { goal: 0.9, value: byMode[m.name].cached_read_4k.ratio, met: byMode[m.name].cached_read_4k.ratio >= 0.9 },
-            direct_read_per_s: {
-              goal: 30_000,
-              value: byMode[m.name].direct_read_4k.median,
-              met: byMode[m.name].direct_read_4k.median >= 30_000,
-              best_run: byMode[m.name].direct_read_4k.best,
-            },
-          },
-        ]),
-      ),
+      // For the default configuration, one reader thread.
+      goals: {
+        cached_read_ratio: { goal: 0.9, value: one.cached_read_4k.ratio, met: one.cached_read_4k.ratio >= 0.9 },
+        direct_read_per_s: {
+          goal: 30_000,
+          value: one.direct_read_4k.median,
+          met: one.direct_read_4k.median >= 30_000,
+          best_run: one.direct_read_4k.best,
+        },
+      },
     };
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {
@@ -380,14 +340,5 @@ function existsShm() {
 }
 
 // Last, so every module-level constant above is initialised first.
-// 'pool' mode parks 4 libuv threads in read(2); the pool's size is fixed
-// at process start, so run directly (not from bench/run.mjs) the benchmark
-// starts itself again with a pool that leaves room for the handlers.
-if (!isMainThread) await serve(workerData);
-else if (Number(process.env.UV_THREADPOOL_SIZE ?? 4) < 8) {
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
-    stdio: 'inherit',
-    env: { ...process.env, UV_THREADPOOL_SIZE: '16' },
-  });
-  process.exitCode = await new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
-} else await main();
+if (isMainThread) await main();
+else await serve(workerData);

@@ -1,5 +1,5 @@
 import { parseHostPort, type Config } from './config/index.js';
-import { LiteFS } from './fs/index.js';
+import { LiteFS, MountLocks } from './fs/index.js';
 import { mount, type FuseMount } from './fuse/index.js';
 import {
   ApiServer,
@@ -52,6 +52,7 @@ export class LiteFSNode {
   private leaser: Leaser | null = null;
   private fs: LiteFS | null = null;
   private fuse: FuseMount | null = null;
+  private mountLocks: MountLocks | null = null;
   private proxy: ProxyServer | null = null;
   private security: NodeSecurity | null = null;
   private readonly stopping = new AbortController();
@@ -131,6 +132,7 @@ export class LiteFSNode {
         }),
       prepareHandoff: (nodeID) => streams.prepareHandoff(nodeID),
       handoffTo: (nodeID, leaseID) => streams.handoff(nodeID, leaseID),
+      drainReplicas: (settled, timeoutMs) => streams.drain(settled, timeoutMs),
     });
     this._monitor = monitor;
 
@@ -178,12 +180,10 @@ export class LiteFSNode {
       existingMount: this.opts.skipUnmount === true ? 'error' : 'clear',
       logger: log.child({ component: 'fuse' }, this.opts.fuseDebug === true ? { level: 'debug' } : undefined),
       debug: this.opts.fuseDebug ?? false,
-      // A thread parked in read(2) on /dev/fuse beats libuv-pool reads here
-      // (about 1.5x the round trips, half the CPU: native-notes/fuse.md §8),
-      // and leaves the pool to the file I/O the handlers do.
-      reader: 'worker',
     });
     fs.attach(this.fuse);
+    this.mountLocks = new MountLocks(config.fuse.dir, log.child({ component: 'locks' }));
+    store.clientLocks = this.mountLocks;
     monitor.on('primaryChange', () => fs.primaryChanged());
     log.info({ mountDir: config.fuse.dir }, 'mounted');
   }
@@ -241,6 +241,12 @@ export class LiteFSNode {
     if (this._api !== null) {
       await this._api.close().catch((err: unknown) => this.log.error({ err }, 'closing the HTTP server failed'));
       this._api = null;
+    }
+    if (this.mountLocks !== null) {
+      // The daemon's own descriptors on the mount go before the mount does.
+      if (this._store !== null) this._store.clientLocks = null;
+      await this.mountLocks.close();
+      this.mountLocks = null;
     }
     if (this.fuse !== null) {
       await this.fuse.unmount().catch((err: unknown) => this.log.error({ err }, 'unmount failed'));

@@ -19,6 +19,7 @@ export type {
   LeaseConfig,
   LeaseType,
   ConsulConfig,
+  EtcdConfig,
   LogConfig,
   LogFormat,
   LogLevelName,

@@ -4,7 +4,7 @@ import { formatGoDuration } from './duration.js';
 import { at, type ConfigProblem } from './errors.js';
 import type { Position, RawConfig, RawEntry } from './read-yaml.js';
 import { LEASE_TYPES } from './schema.js';
-import type { Config, ExecEntry, HttpTLSConfig, LeaseType, LogFormat, LogLevelName } from './types.js';
+import type { Config, EtcdConfig, ExecEntry, HttpTLSConfig, LeaseType, LogFormat, LogLevelName } from './types.js';
 
 export const DEFAULTS = {
   dataDir: '/var/lib/litefs',
@@ -22,12 +22,20 @@ export const DEFAULTS = {
   demoteDelayMs: 10_000,
   consulTTLMs: 10_000,
   consulLockDelayMs: 1_000,
+  etcdTTLMs: 10_000,
 } as const;
 
 /** Consul refuses session TTLs above 24h (86400s) and clamps lock-delay to 60s. */
 export const CONSUL_MAX_TTL_MS = 86_400_000;
 export const CONSUL_MIN_TTL_MS = 1_000;
 export const CONSUL_MAX_LOCK_DELAY_MS = 60_000;
+/**
+ * etcd grants at least 1.5 × its election timeout, rounded up to a whole
+ * second: 2s with the default 1s election timeout. A shorter TTL would
+ * silently become that anyway.
+ */
+export const ETCD_MIN_TTL_MS = 2_000;
+export const ETCD_MAX_TTL_MS = 86_400_000;
 
 export interface ResolveOptions {
   source: string;
@@ -193,7 +201,7 @@ export function resolveConfig(raw: RawConfig, opts: ResolveOptions): { config: C
     problem(
       'conflict',
       'lease.promote',
-      `lease.promote${where('lease.promote')}: requires lease.type consul (static leases cannot be handed off)`,
+      `lease.promote${where('lease.promote')}: requires lease.type consul or etcd (static leases cannot be handed off)`,
     );
   }
 
@@ -240,6 +248,8 @@ export function resolveConfig(raw: RawConfig, opts: ResolveOptions): { config: C
       `lease.consul.lock-delay${where('lease.consul.lock-delay')}: ${formatGoDuration(lockDelayMs)} is more than 60s, the most Consul allows`,
     );
   }
+
+  const etcd = resolveEtcd(r, typeText === 'etcd', problem, where);
 
   // log
   const logDebug = r.bool('log.debug') ?? false;
@@ -296,6 +306,7 @@ export function resolveConfig(raw: RawConfig, opts: ResolveOptions): { config: C
       demoteDelayMs: r.ms('lease.demote-delay') ?? DEFAULTS.demoteDelayMs,
       databases,
       consul: { url: consulURL, key: consulKey, ttlMs, lockDelayMs },
+      etcd,
     },
     log: {
       format: (r.str('log.format') as LogFormat | undefined) ?? 'text',
@@ -308,6 +319,79 @@ export function resolveConfig(raw: RawConfig, opts: ResolveOptions): { config: C
 }
 
 type ProblemFn = (kind: ConfigProblem['kind'], key: string, message: string, pos?: Position) => void;
+
+/** lease.etcd: endpoints and key are required for type etcd; the TTL is whole seconds within etcd's limits. */
+function resolveEtcd(r: Reader, required: boolean, problem: ProblemFn, where: (key: string) => string): EtcdConfig {
+  const endpoints = r.list('lease.etcd.endpoints') ?? [];
+  const key = r.str('lease.etcd.key') ?? '';
+  const ttlMs = r.ms('lease.etcd.ttl') ?? DEFAULTS.etcdTTLMs;
+  const tls = { ca: r.str('lease.etcd.tls.ca') ?? '', cert: r.str('lease.etcd.tls.cert') ?? '', key: r.str('lease.etcd.tls.key') ?? '' };
+  if (required) {
+    const sectionAt = r.sectionAt('lease.etcd') || r.sectionAt('lease');
+    const fallbackPos = r.sectionPos('lease.etcd') ?? r.pos('lease.type');
+    if (endpoints.length === 0 && !r.rejected('lease.etcd.endpoints')) {
+      problem(
+        'missing',
+        'lease.etcd.endpoints',
+        `lease.etcd.endpoints is required when lease.type is etcd${sectionAt}; a list of member client URLs, e.g. ["http://etcd1:2379", "http://etcd2:2379"]`,
+        r.pos('lease.etcd.endpoints') ?? fallbackPos,
+      );
+    }
+    if (key.trim() === '' && !r.rejected('lease.etcd.key')) {
+      problem(
+        'missing',
+        'lease.etcd.key',
+        `lease.etcd.key is required when lease.type is etcd${sectionAt}; e.g. litefs/primary`,
+        r.pos('lease.etcd.key') ?? fallbackPos,
+      );
+    }
+  }
+  for (const e of endpoints) {
+    const why = etcdEndpointProblem(e);
+    if (why !== null) {
+      problem('invalid-value', 'lease.etcd.endpoints', `lease.etcd.endpoints${where('lease.etcd.endpoints')}: ${redactURL(e)} ${why}`);
+    }
+  }
+  if (r.has('lease.etcd.ttl') && (ttlMs < ETCD_MIN_TTL_MS || ttlMs > ETCD_MAX_TTL_MS || ttlMs % 1000 !== 0)) {
+    problem(
+      'invalid-value',
+      'lease.etcd.ttl',
+      `lease.etcd.ttl${where('lease.etcd.ttl')}: ${formatGoDuration(ttlMs)} must be a whole number of seconds within 2s..24h (etcd counts lease TTLs in seconds and grants at least 2s with its default election timeout)`,
+    );
+  }
+  if ((tls.cert === '') !== (tls.key === '')) {
+    const given = tls.cert !== '' ? 'lease.etcd.tls.cert' : 'lease.etcd.tls.key';
+    const other = tls.cert !== '' ? 'lease.etcd.tls.key' : 'lease.etcd.tls.cert';
+    problem('missing', other, `${other} is required with ${given}${where(given)}: a client certificate needs its key`, r.pos(given));
+  }
+  const anyTLS = tls.ca !== '' || tls.cert !== '';
+  if (anyTLS && endpoints.length > 0 && !endpoints.some((e) => e.startsWith('https://'))) {
+    problem(
+      'conflict',
+      'lease.etcd.tls',
+      `lease.etcd.tls${at(r.sectionPos('lease.etcd.tls')?.line, r.sectionPos('lease.etcd.tls')?.column)}: only used for https:// endpoints, and every endpoint in lease.etcd.endpoints is http://`,
+      r.sectionPos('lease.etcd.tls'),
+    );
+  }
+  return { endpoints, key, ttlMs, tls };
+}
+
+/** Why an etcd endpoint is unusable, or null: it must be http(s)://host[:port] and nothing more. */
+function etcdEndpointProblem(text: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    return 'is not a URL; expected http://host:2379 or https://host:2379';
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must use http:// or https://';
+  if (u.hostname === '') return 'has no host';
+  if (u.username !== '' || u.password !== '')
+    return 'must not carry credentials (etcd authentication is not supported; use client certificates)';
+  if ((u.pathname !== '/' && u.pathname !== '') || u.search !== '' || u.hash !== '')
+    return 'must be scheme://host:port only, without a path';
+  return null;
+}
 
 /** The mount must not sit in (or be) the data directory, nor the other way round: FUSE would recurse into itself. */
 function checkDirs(dataDir: string, fuseDir: string, r: Reader, problem: ProblemFn): void {

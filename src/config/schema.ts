@@ -31,7 +31,7 @@ const strings = { kind: 'string-list' } as const;
 const size = { kind: 'size' } as const;
 const secret = { kind: 'secret' } as const;
 
-export const LEASE_TYPES = ['static', 'consul'] as const;
+export const LEASE_TYPES = ['static', 'consul', 'etcd'] as const;
 export const LOG_FORMATS = ['text', 'json'] as const;
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
@@ -109,6 +109,16 @@ export const CONFIG_SCHEMA: SectionSpec = {
           kind: 'section',
           label: 'lease.consul',
           fields: { url: str, key: str, ttl: duration, 'lock-delay': duration },
+        },
+        etcd: {
+          kind: 'section',
+          label: 'lease.etcd',
+          fields: {
+            endpoints: strings,
+            key: str,
+            ttl: duration,
+            tls: { kind: 'section', label: 'lease.etcd.tls', fields: { ca: str, cert: str, key: str } },
+          },
         },
       },
     },

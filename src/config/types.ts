@@ -81,7 +81,7 @@ export interface ProxyConfig {
   idleTimeoutMs: number;
 }
 
-export type LeaseType = 'static' | 'consul';
+export type LeaseType = 'static' | 'consul' | 'etcd';
 
 export interface LeaseConfig {
   type: LeaseType;
@@ -94,6 +94,8 @@ export interface LeaseConfig {
   databases: string[];
   /** Always present; only used (and only validated as required) when type is consul. */
   consul: ConsulConfig;
+  /** Always present; only used (and only validated as required) when type is etcd. */
+  etcd: EtcdConfig;
 }
 
 export interface ConsulConfig {
@@ -101,6 +103,16 @@ export interface ConsulConfig {
   key: string;
   ttlMs: number;
   lockDelayMs: number;
+}
+
+export interface EtcdConfig {
+  /** Client URLs of the members, tried in turn. */
+  endpoints: string[];
+  key: string;
+  /** A whole number of seconds (etcd's unit). */
+  ttlMs: number;
+  /** File paths for https:// endpoints; '' when unset. */
+  tls: { ca: string; cert: string; key: string };
 }
 
 export type LogFormat = 'text' | 'json';

@@ -5,3 +5,4 @@
  */
 export { LiteFS } from './filesystem.js';
 export type { LiteFSOptions, NodeStatus } from './filesystem.js';
+export { MountLocks } from './mount-locks.js';

@@ -1,7 +1,7 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 import { describeError, formatNodeID, isErrno, type Logger } from '../internal/index.js';
-import { formatPos, verifyLtxFile, type Pos } from '../ltx/index.js';
+import { CHECKSUM_FLAG, encodeLtxToBuffer, formatPos, newHeader, verifyLtxFile, type Pos } from '../ltx/index.js';
 import { writeSnapshot, type DB, type Store } from '../store/index.js';
 import {
   ChunkEncoder,
@@ -29,6 +29,8 @@ const FILE_READ = 1024 * 1024;
 class Subscriber {
   readonly dirty = new Set<string>();
   readonly positions = new Map<string, Pos>();
+  /** Databases this primary does not have that the replica was told to drop. */
+  readonly deleted = new Map<string, boolean>();
   handoffLeaseID: string | null = null;
   handoffDone: { resolve: () => void; reject: (err: unknown) => void } | null = null;
   keepThroughDemotion = false;
@@ -107,6 +109,30 @@ export class StreamServer {
 
   hasSubscriber(nodeID: bigint): boolean {
     return this.subs.has(nodeID);
+  }
+
+  /**
+   * Keeps every replica's stream open through this node's step-down, waits
+   * for `settled` (the last commits are recorded), then until each replica
+   * has been sent this node's position of every database it follows (or
+   * `timeoutMs`), and ends the streams with END.
+   */
+  async drain(settled: Promise<void>, timeoutMs: number): Promise<void> {
+    const subs = [...this.subs.values()];
+    for (const s of subs) s.keepThroughDemotion = true;
+    const deadline = Date.now() + timeoutMs;
+    await Promise.race([settled, new Promise((r) => setTimeout(r, timeoutMs))]);
+    const caughtUp = (s: Subscriber): boolean =>
+      s.closed ||
+      (s.dirty.size === 0 &&
+        this.opts.store.databases().every((db) => !s.wants(db.name) || db.pos.txid === 0n || s.positions.get(db.name)?.txid === db.pos.txid));
+    while (Date.now() < deadline && !subs.every(caughtUp)) await new Promise((r) => setTimeout(r, 10));
+    const behind = subs.filter((s) => !caughtUp(s)).length;
+    if (behind > 0) this.log.warn({ replicas: behind, timeoutMs }, 'shutting down before every replica had the last transactions');
+    for (const s of subs) {
+      s.closed = true;
+      s.wake();
+    }
   }
 
   /** Keeps `nodeID`'s stream open while this node steps down for a handoff to it. */
@@ -215,11 +241,30 @@ export class StreamServer {
   /** Brings one database of the replica up to this node's position. */
   private async streamDB(sub: Subscriber, name: string, write: (b: Buffer) => Promise<void>, log: Logger): Promise<void> {
     const db = this.opts.store.db(name);
-    if (db === undefined) return;
+    if (db === undefined || db.pos.txid === 0n) {
+      // No history here (never committed, or deleted long enough ago that
+      // retention removed it): a replica that still has it drops it.
+      const theirs = sub.positions.get(name) ?? ZERO;
+      if (theirs.txid > 0n && !(sub.deleted.get(name) ?? false)) {
+        log.info({ db: name, replicaPos: formatPos(theirs) }, 'the replica has a database this primary does not; telling it to drop it');
+        sub.positions.set(name, await this.sendDeletion(name, theirs, theirs.txid + 1n, db?.pageSize ?? 4096, write));
+        sub.deleted.set(name, true);
+      }
+      return;
+    }
     for (let rounds = 0; rounds < 1_000_000 && !sub.closed; rounds++) {
       const ours = db.pos;
       let theirs = sub.positions.get(name) ?? ZERO;
-      if (ours.txid === 0n) return;
+      if (db.deleted) {
+        // A deleted database: a replica that never had it skips it; one
+        // that has it gets the deletion (its LTX file, or one made now when
+        // retention removed that file or the replica diverged).
+        if (theirs.txid === 0n || (theirs.txid === ours.txid && theirs.postApplyChecksum === ours.postApplyChecksum)) return;
+        const next = theirs.txid < ours.txid ? await this.sendIncremental(db, theirs, write) : null;
+        const to = theirs.txid < ours.txid ? ours.txid : theirs.txid + 1n;
+        sub.positions.set(name, next ?? (await this.sendDeletion(name, theirs, to, db.pageSize, write)));
+        continue;
+      }
       if (theirs.txid > ours.txid || (theirs.txid === ours.txid && theirs.postApplyChecksum !== ours.postApplyChecksum)) {
         // `replica` is already the node ID in this logger's bindings.
         log.warn(
@@ -233,6 +278,29 @@ export class StreamServer {
       const pos = next ?? (await this.sendSnapshot(db, write, log));
       sub.positions.set(name, pos);
     }
+  }
+
+  /**
+   * Sends an LTX file that takes the replica from `from` to a deleted
+   * database at TXID `to` (commit 0, no pages: what a deletion is).
+   */
+  private async sendDeletion(name: string, from: Pos, to: bigint, pageSize: number, write: (b: Buffer) => Promise<void>): Promise<Pos> {
+    const header = newHeader({
+      flags: 0,
+      pageSize,
+      commit: 0,
+      minTXID: from.txid + 1n,
+      maxTXID: to,
+      timestamp: BigInt(Date.now()),
+      preApplyChecksum: from.postApplyChecksum,
+      nodeID: this.opts.store.nodeID,
+    });
+    const file = encodeLtxToBuffer(header, [], CHECKSUM_FLAG);
+    await write(encodeLTXFrameHeader(name, BigInt(file.length)));
+    const enc = new ChunkEncoder({ batchBytes: FILE_READ });
+    for (const out of enc.push(Buffer.from(file.buffer, file.byteOffset, file.length))) await write(out);
+    await write(enc.end());
+    return { txid: to, postApplyChecksum: CHECKSUM_FLAG };
   }
 
   /** Sends `<txid+1>-<txid+1>.ltx` if it exists and follows on; null → a snapshot is needed. */
@@ -269,9 +337,9 @@ export class StreamServer {
     const started = Date.now();
     const spool = new SpoolProgress();
     const writing = writeSnapshot(db, {
+      sys: this.opts.store.sys,
       compress: this.opts.compress,
       nodeID: this.opts.store.nodeID,
-      lockTimeoutMs: this.opts.snapshotTimeoutMs,
       onProgress: (path, bytes) => spool.advance(path, bytes),
     }).then(
       (snap) => {

@@ -81,7 +81,10 @@ export function transferRoutesFor(t: TransferContext): Route[] {
     const db = await t.store.ensureDB(name);
     const fs = await statfs(db.ltxDir);
     const limit = sizeLimit(fs.bavail * fs.bsize);
-    if (declared !== null && declared > limit) return sendText(res, 413, tooLarge(declared, limit, t.configuredLimit));
+    if (declared !== null && declared > limit) {
+      if (db.pos.txid === 0n) await t.store.discardIfNeverCommitted(name);
+      return sendText(res, 413, tooLarge(declared, limit, t.configuredLimit));
+    }
     const spool = join(db.ltxDir, `.import-${randomBytes(6).toString('hex')}.tmp`);
     let outcome: { pos: Pos } | ImportError;
     try {
@@ -98,8 +101,10 @@ export function transferRoutesFor(t: TransferContext): Route[] {
       if (!(err instanceof ImportError)) throw err;
       outcome = err;
     } finally {
-      // Gone before the client hears back, whatever the answer.
+      // Gone before the client hears back, whatever the answer; a
+      // database the failed import would have created leaves nothing.
       await rm(spool, { force: true });
+      if (db.pos.txid === 0n) await t.store.discardIfNeverCommitted(name);
     }
     if (!(outcome instanceof ImportError)) return sendJSON(res, 200, posToJSON(outcome.pos));
     if (outcome.code === 'ERR_IMPORT_NOT_PRIMARY') return sendText(res, 503, notPrimary());
@@ -114,9 +119,9 @@ export function transferRoutesFor(t: TransferContext): Route[] {
     if (db === undefined || !db.exists || db.pageN === 0 || db.pos.txid === 0n) return sendText(res, 404, `database "${name}" not found`);
     let snap;
     try {
-      // A snapshot on local disk, taken under the read lock, then streamed
-      // with no lock held: a slow client never stalls the primary's writers.
-      snap = await writeSnapshot(db, { compress: false, nodeID: t.store.nodeID, lockTimeoutMs });
+      // A snapshot on local disk, read through a view that writers feed the
+      // pages they change: neither the copy nor a slow client stalls them.
+      snap = await writeSnapshot(db, { sys: t.store.sys, compress: false, nodeID: t.store.nodeID });
     } catch (err) {
       if (isStoreError(err, 'ERR_STORE_DB_NOT_FOUND')) return sendText(res, 404, `database "${name}" not found`);
       if (err instanceof LockError) return sendText(res, 503, `${name}: SQLite clients kept the database busy: ${err.message}`);

@@ -14,6 +14,10 @@ export type LeaseErrorCode =
   | 'ERR_LEASE_HANDOFF_TIMEOUT'
   /** A Consul HTTP call failed: transport error, timeout or non-2xx status. */
   | 'ERR_LEASE_CONSUL'
+  /** An etcd call failed on every endpoint: transport error, timeout, or an error status. */
+  | 'ERR_LEASE_ETCD'
+  /** No renewal succeeded within TTL minus the fence margin: this node stopped trusting its lease. */
+  | 'ERR_LEASE_FENCED'
   /** The lease or leaser was closed. */
   | 'ERR_LEASE_CLOSED'
   /** Consul already holds a different cluster ID. */
@@ -66,6 +70,36 @@ export class ConsulRequestError extends LeaseError {
     this.url = fields.url;
     this.status = fields.status;
     this.timedOut = fields.timedOut;
+  }
+}
+
+/**
+ * ERR_LEASE_ETCD: one etcd call that failed on every endpoint it tried.
+ * `attempts` says what each endpoint answered, in the order tried.
+ */
+export class EtcdRequestError extends LeaseError {
+  readonly operation: string;
+  /** HTTP status of the last answer, undefined for transport errors and timeouts. */
+  readonly status: number | undefined;
+  /** gRPC status code from etcd's error body (5 = not found, 14 = unavailable...), when it sent one. */
+  readonly grpcCode: number | undefined;
+  readonly timedOut: boolean;
+  readonly attempts: readonly string[];
+
+  constructor(fields: {
+    operation: string;
+    status?: number;
+    grpcCode?: number;
+    timedOut: boolean;
+    attempts: readonly string[];
+    cause?: unknown;
+  }) {
+    super('ERR_LEASE_ETCD', `etcd ${fields.operation} failed: ${fields.attempts.join('; ')}`, { cause: fields.cause });
+    this.operation = fields.operation;
+    this.status = fields.status;
+    this.grpcCode = fields.grpcCode;
+    this.timedOut = fields.timedOut;
+    this.attempts = fields.attempts;
   }
 }
 

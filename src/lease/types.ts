@@ -1,8 +1,8 @@
 import { LeaseError } from './errors.js';
 
 /**
- * Who the primary is. On the wire (the Consul key's value, and LiteFS's
- * HTTP API) it is the JSON object {"hostname": ..., "advertise-url": ...}.
+ * Who the primary is. On the wire (the Consul or etcd key's value, and
+ * LiteFS's HTTP API) it is the JSON object {"hostname": ..., "advertise-url": ...}.
  */
 export interface PrimaryInfo {
   hostname: string;
@@ -25,7 +25,7 @@ export interface HandoffOptions extends CallOptions {
  * this node is a candidate, renew the lease every ttlMs/2 while primary.
  */
 export interface Leaser {
-  readonly type: 'static' | 'consul';
+  readonly type: 'static' | 'consul' | 'etcd';
   /** This node's name (on a static replica: the primary's, as in LiteFS). */
   readonly hostname: string;
   /** This node's API URL when it is primary ('' on a static replica, as in LiteFS). */
@@ -54,7 +54,8 @@ export interface Leaser {
    * Yields the current primary (null = none) at once, then again each time
    * it changes, until `signal` aborts or the leaser closes. Consul uses a
    * blocking query, so replicas learn of a new primary within one
-   * round-trip. Transient Consul errors are logged and retried, never thrown.
+   * round-trip, and etcd a watch stream. Transient errors are logged and
+   * retried, never thrown.
    */
   watchPrimary(opts: { signal: AbortSignal }): AsyncIterable<PrimaryInfo | null>;
 
@@ -73,11 +74,11 @@ export interface Leaser {
 
 /** A held primary lease. Renewal is driven by the caller (see runRenewLoop). */
 export interface Lease {
-  /** Consul session ID ('' for static leases); what handoff passes to the new primary. */
+  /** Consul session ID, etcd lease ID ('' for static leases); what handoff passes to the new primary. */
   readonly id: string;
   /** When the lease was last known valid: taken just before the create/renew request was sent. */
   readonly renewedAt: Date;
-  /** The configured TTL. Consul may keep the session up to twice as long; never rely on that. */
+  /** The configured TTL. Consul may keep the session up to twice as long, etcd a little longer; never rely on that. */
   readonly ttlMs: number;
 
   /** Extends the lease by its TTL; ERR_LEASE_EXPIRED if it no longer exists. */

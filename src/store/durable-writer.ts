@@ -1,72 +1,16 @@
-import * as nodeFs from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { writeDurablySync } from './durable-write-sync.mjs';
 
-/**
- * Writes small files durably: temp file, write, fdatasync, rename over the
- * final name, fsync the directory — the order that makes a commit's LTX
- * file crash-safe.
- *
- * Where: done with fs.promises each of those steps is a libuv-pool round
- * trip plus an event-loop wakeup (~1.8 ms per LTX file measured on a loaded
- * 2-vCPU machine). Done synchronously they cost what the disk costs, but
- * they hold the thread that answers FUSE requests. So the writer measures
- * the work and does it inline while its moving average stays under
- * INLINE_BUDGET_MS (0.6 ms on a local SSD here; the commit holds SQLite's
- * writer anyway), and on a dedicated thread (one message each way, ~0.9 ms
- * of overhead) while the disk is slow.
- *
- * Returns the milliseconds the work took.
+/*
+ * Where: done with fs.promises each step of a durable write is a libuv-pool
+ * round trip plus an event-loop wakeup (~1.8 ms per LTX file measured on a
+ * loaded 2-vCPU machine). Done synchronously they cost what the disk
+ * costs, but they hold the thread that answers FUSE requests. So the writer
+ * measures the work and does it inline while its moving average stays under
+ * INLINE_BUDGET_MS (the commit holds SQLite's writer anyway), and on a
+ * dedicated thread (one message each way, ~0.9 ms of overhead) while the
+ * disk is slow. Both run writeDurablySync (durable-write-sync.mjs).
  */
-function writeDurablySync(
-  fs: Pick<typeof nodeFs, 'openSync' | 'writeSync' | 'fdatasyncSync' | 'fsyncSync' | 'closeSync' | 'renameSync' | 'unlinkSync'>,
-  path: string,
-  data: Uint8Array,
-): number {
-  const started = performance.now();
-  const tmp = `${path}.tmp`;
-  try {
-    const fd = fs.openSync(tmp, 'w', 0o644);
-    try {
-      for (let off = 0; off < data.length;) off += fs.writeSync(fd, data, off, data.length - off);
-      fs.fdatasyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, path);
-    // Opened each time rather than cached: a directory removed and created
-    // again would leave a cached descriptor syncing the old one, silently.
-    const dir = fs.openSync(path.slice(0, Math.max(1, path.lastIndexOf('/'))), 'r');
-    try {
-      fs.fsyncSync(dir);
-    } finally {
-      fs.closeSync(dir);
-    }
-  } catch (err) {
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // Already gone, or never created.
-    }
-    throw err;
-  }
-  return performance.now() - started;
-}
-
-// The thread runs the very same function (compiled JavaScript, no imports).
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
-const writeDurablySync = ${writeDurablySync.toString()};
-parentPort.on('message', (m) => {
-  try {
-    const ms = writeDurablySync(fs, m.path, new Uint8Array(m.data));
-    parentPort.postMessage({ id: m.id, ms });
-  } catch (err) {
-    parentPort.postMessage({ id: m.id, error: { message: err.message, code: err.code } });
-  }
-});
-`;
-
 /** Longest the event loop may be held by one inline durable write, on average. */
 const INLINE_BUDGET_MS = 1.5;
 /** Weight of the newest measurement in the moving average. */
@@ -100,7 +44,7 @@ export class DurableWriter {
 
   private writeInline(path: string, data: Uint8Array): void {
     try {
-      this.measured(writeDurablySync(nodeFs, path, data));
+      this.measured(writeDurablySync(path, data));
     } catch (err) {
       // A failing disk is not a fast one.
       this.measured(INLINE_BUDGET_MS * 2);
@@ -132,7 +76,7 @@ export class DurableWriter {
 
   private start(): Worker {
     if (this.worker !== null) return this.worker;
-    const w = new Worker(WORKER_SOURCE, { eval: true });
+    const w = new Worker(new URL('./durable-write-sync.mjs', import.meta.url));
     w.unref();
     w.on('message', (m: { id: number; ms?: number; error?: { message: string; code?: string } }) => {
       if (m.ms !== undefined) this.measured(m.ms);

@@ -46,7 +46,7 @@ export async function readNodeIDs(dataDir: string): Promise<Set<string>> {
  * TXIDs, never silently thrown away.
  */
 export async function replaceHistory(db: DB, store: Store, snapshot: Header, snapshotPostApply: bigint, log: Logger): Promise<void> {
-  const files = await listLtxFiles(db.ltxDir);
+  const files = await listLtxFiles(store.sys, db.ltxDir);
   if (files.length === 0) return;
   const local = db.pos;
   if (local.txid === snapshot.maxTXID && local.postApplyChecksum === snapshotPostApply) {

@@ -184,16 +184,25 @@ export async function importDatabase(db: DB, uploadPath: string, opts: ImportOpt
   const h = inspectImportHeader(head);
   const pageCount = importPageCount(h, size);
 
-  let guard;
   try {
-    guard = await db.locks.acquireWriteLock({ timeoutMs: opts.lockTimeoutMs ?? 30_000 });
+    return await db.runExclusive(() => importLocked(db, uploadPath, opts, h, pageCount, log), opts.lockTimeoutMs ?? 30_000);
   } catch (err) {
     if (err instanceof LockError) {
       throw new ImportError('ERR_IMPORT_BUSY', `${db.name}: SQLite clients kept the database busy: ${err.message}`, { cause: err });
     }
     throw err;
   }
-  try {
+}
+
+async function importLocked(
+  db: DB,
+  uploadPath: string,
+  opts: ImportOptions,
+  h: ImportHeader,
+  pageCount: number,
+  log: Logger,
+): Promise<ImportResult> {
+  {
     if (!opts.isPrimary())
       throw new ImportError('ERR_IMPORT_NOT_PRIMARY', 'this node stopped being the primary before the import could start');
     if (db.journalExists && isHotJournalHeader(await db.readJournal(8, 0))) {
@@ -242,7 +251,7 @@ export async function importDatabase(db: DB, uploadPath: string, opts: ImportOpt
     );
 
     try {
-      await db.applyLtx(ltxPath, { kind: 'commit' });
+      await db.applyLtx(ltxPath, { kind: 'commit', clientsLocked: true });
       await db.syncAll();
     } catch (err) {
       log.error({ err, ltxPath }, 'applying the imported LTX file failed; restarting the node re-applies it');
@@ -254,8 +263,6 @@ export async function importDatabase(db: DB, uploadPath: string, opts: ImportOpt
     }
     log.info({ pos: formatPos(db.pos) }, 'database imported');
     return { pos: db.pos, pageSize: h.pageSize, pageCount, convertedFromWAL: h.wal, ltxPath, changeCounter, schemaCookie };
-  } finally {
-    guard.release();
   }
 }
 

@@ -25,4 +25,7 @@ export { SQLITE_HEADER_SIZE } from './sqlite-header.js';
 export { LtxDirUsage } from './ltx-usage.js';
 export type { LtxUsage } from './ltx-usage.js';
 export { isHotJournalFile } from './journal.js';
-export type { PosixLockRequest } from './locks.js';
+export { noClientLocks } from './client-locks.js';
+export type { ClientLocks, JournalKind, ReleaseLocks } from './client-locks.js';
+export { realFS } from './sys.js';
+export type { OpenMode, StoreFile, StoreFS } from './sys.js';

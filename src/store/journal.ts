@@ -1,4 +1,5 @@
-import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { StoreFile, StoreFS } from './sys.js';
 import { dirname } from 'node:path';
 import { isErrno } from '../internal/index.js';
 import { isValidPageSize, lockPageNumber } from './sqlite-header.js';
@@ -336,40 +337,42 @@ export interface RollbackResult {
  * while no SQLite client can be using the database. Databases whose writes
  * must go through checksum tracking should use JournalReader directly.
  */
-export async function rollbackJournalFile(dbPath: string, journalPath: string, opts: JournalReaderOptions = {}): Promise<RollbackResult> {
-  let jfh: FileHandle;
-  try {
-    jfh = await open(journalPath, 'r');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) {
-      return { hot: false, removed: false, pageSize: null, originalPageCount: null, pagesRestored: 0, endReason: null };
-    }
-    throw err;
+export async function rollbackJournalFile(
+  sys: StoreFS,
+  dbPath: string,
+  journalPath: string,
+  opts: JournalReaderOptions = {},
+): Promise<RollbackResult> {
+  const journal = await sys.open(journalPath, 'r');
+  if (journal === null) {
+    return { hot: false, removed: false, pageSize: null, originalPageCount: null, pagesRestored: 0, endReason: null };
   }
   let reader: JournalReader;
   let restored = 0;
   try {
-    reader = await JournalReader.open(fileHandleSource(jfh), opts);
+    reader = await JournalReader.open(storeFileSource(journal), opts);
     const pageSize = reader.pageSize;
     const dbSize = reader.originalPageCount;
     if (pageSize !== null && dbSize !== null) {
-      const db = await open(dbPath, 'r+');
-      try {
-        for await (const rec of reader.records()) {
-          await db.write(rec.data, 0, pageSize, (rec.pgno - 1) * pageSize);
-          restored++;
+      const db = await sys.open(dbPath, 'rw');
+      if (db !== null) {
+        try {
+          for await (const rec of reader.records()) {
+            await db.write(rec.data.subarray(0, pageSize), (rec.pgno - 1) * pageSize);
+            restored++;
+          }
+          await db.truncate(dbSize * pageSize);
+          await db.sync();
+        } finally {
+          await db.close();
         }
-        await db.truncate(dbSize * pageSize);
-        await db.sync();
-      } finally {
-        await db.close();
       }
     }
   } finally {
-    await jfh.close();
+    await journal.close();
   }
-  await unlink(journalPath);
-  await syncDir(dirname(journalPath));
+  await sys.unlink(journalPath);
+  await sys.syncDir(dirname(journalPath));
   return {
     hot: reader.hot,
     removed: true,
@@ -380,11 +383,13 @@ export async function rollbackJournalFile(dbPath: string, journalPath: string, o
   };
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+/** A journal in a StoreFile as the reader's byte source. */
+function storeFileSource(file: StoreFile): JournalSource {
+  return {
+    size: () => file.size(),
+    readAt: async (buf, position) => {
+      const got = await file.read(buf.length, position, buf);
+      return got.length;
+    },
+  };
 }

@@ -7,6 +7,7 @@ import { ltxFilename } from '../ltx/index.js';
  *
  *   <data>/dbs/<name>/database        the SQLite file
  *   <data>/dbs/<name>/journal         the rollback journal behind <name>-journal
+ *   <data>/dbs/<name>/wal, shm        the WAL and wal-index behind <name>-wal and <name>-shm
  *   <data>/dbs/<name>/ltx/<min>-<max>.ltx
  *   <data>/dbs/<name>/undo            litefs-ts only: pages SQLite does not journal (undo.ts)
  *   <data>/quarantine/...             what litefs-ts moved aside instead of deleting
@@ -32,6 +33,16 @@ export class StoreLayout {
 
   journalPath(name: string): string {
     return join(this.dbDir(name), 'journal');
+  }
+
+  /** The WAL behind `<name>-wal`. */
+  walPath(name: string): string {
+    return join(this.dbDir(name), 'wal');
+  }
+
+  /** The wal-index behind `<name>-shm`. */
+  shmPath(name: string): string {
+    return join(this.dbDir(name), 'shm');
   }
 
   /** Committed bytes of pages SQLite overwrites without journaling (undo.ts). */

@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describeError, formatNodeID, withTimeout, type Logger } from '../internal/index.js';
-import { isLeaseError, PrimaryExistsError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
-import { InternalLockOwner } from './rwmutex.js';
+import { isLeaseError, monotonicNow, PrimaryExistsError, runRenewLoop, type Lease, type Leaser, type PrimaryInfo } from '../lease/index.js';
 import type { Store } from './store.js';
 
 /** How a replica's stream to the primary ended. */
@@ -26,6 +25,12 @@ export interface LeaseMonitorOptions {
   prepareHandoff(nodeID: bigint): boolean;
   /** Sends the lease ID to the target once it has every change (the stream server). */
   handoffTo(nodeID: bigint, leaseID: string): Promise<void>;
+  /**
+   * On a clean shutdown: keeps the replicas' streams open through the
+   * step-down and resolves once each has every transaction this node
+   * committed (after `settled`), or after `timeoutMs`; then ends them.
+   */
+  drainReplicas?(settled: Promise<void>, timeoutMs: number): Promise<void>;
   /** A replica drops a silent primary after this long without a heartbeat. */
   primaryTimeoutMs?: number;
 }
@@ -38,6 +43,8 @@ export interface MonitorEvents {
 }
 
 const MIN_RETRY_MS = 100;
+/** How long a clean shutdown waits for replicas to receive the last transactions before releasing the lease. */
+const DRAIN_TIMEOUT_MS = 2000;
 /** Retry interval while the lease key sits in its lock-delay. */
 const LOCK_DELAY_RETRY_MS = 200;
 
@@ -134,9 +141,10 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
           const id = this.handoffLease;
           this.handoffLease = null;
           try {
+            const validFrom = monotonicNow();
             const lease = await this.opts.leaser.acquireExisting(id, { signal });
             this.log.info('took over the lease handed to this node');
-            await this.runPrimary(lease);
+            await this.runPrimary(lease, validFrom);
             continue;
           } catch (err) {
             this.log.warn({ err }, `could not take the handed-off lease: ${describeError(err)}`);
@@ -151,8 +159,9 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
         if (primary === null) {
           if (this.opts.leaser.candidate) {
             try {
+              const validFrom = monotonicNow();
               const lease = await this.opts.leaser.acquire({ signal });
-              await this.runPrimary(lease);
+              await this.runPrimary(lease, validFrom);
               failures = 0;
               continue;
             } catch (err) {
@@ -251,7 +260,8 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     ac.abort();
   }
 
-  private async runPrimary(lease: Lease): Promise<void> {
+  /** `validFrom`: when the acquire request was sent (monotonicNow), where the lease's fence starts. */
+  private async runPrimary(lease: Lease, validFrom: number): Promise<void> {
     const signal = this.stopper.signal;
     this.lease = lease;
     this._isPrimary = true;
@@ -264,7 +274,15 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     const both = AbortSignal.any([signal, inner.signal]);
     let handedOff = false;
     try {
-      const renewal = runRenewLoop(lease, { signal: both, logger: this.log });
+      const renewal = runRenewLoop(lease, {
+        signal: both,
+        logger: this.log,
+        validFrom,
+        // The fence's timer, not the renewal's outcome: it fires even while
+        // a renewal hangs on a dead network, before any other node can get
+        // the lease.
+        onFence: () => this.stopWriting('fenced: no lease renewal succeeded within TTL minus the fence margin'),
+      });
       const handoff = lease.nextHandoff({ signal: both }).then(
         (nodeID) => ({ nodeID }),
         () => null,
@@ -278,8 +296,8 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     } finally {
       inner.abort();
       this.lease = null;
-      this._isPrimary = false;
-      this.opts.store.setPrimary(false);
+      if (signal.aborted && !handedOff && this._isPrimary) await this.drainBeforeRelease();
+      this.stopWriting('stepping down');
       this._ready = false;
       this.lastContact = null;
       if (!handedOff) await lease.close().catch((err: unknown) => this.log.warn({ err }, 'releasing the lease failed'));
@@ -290,6 +308,32 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
     }
   }
 
+  /**
+   * A clean shutdown of the primary: stop writing, let the commits in
+   * flight finish and the replicas receive them, then let the lease go. A
+   * replica that takes over then has every acknowledged transaction (when
+   * it could keep up within the bound).
+   */
+  private async drainBeforeRelease(): Promise<void> {
+    const drain = this.opts.drainReplicas;
+    if (drain === undefined) return;
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const drained = drain(settled, DRAIN_TIMEOUT_MS).catch((err: unknown) => this.log.warn({ err }, 'draining replicas failed'));
+    this.stopWriting('shutting down');
+    await this.waitForCommits(DRAIN_TIMEOUT_MS);
+    settle();
+    await drained;
+  }
+
+  /** Refuses writes from now on; logs the moment once per term (tests and operators order role changes by it). */
+  private stopWriting(reason: string): void {
+    const was = this.opts.store.isPrimary;
+    this._isPrimary = false;
+    this.opts.store.setPrimary(false);
+    if (was) this.log.warn({ reason }, 'this node no longer accepts writes');
+  }
+
   /** Steps down and passes the lease to `nodeID`; false if that failed (the lease is then released). */
   private async handOff(lease: Lease, nodeID: bigint): Promise<boolean> {
     const target = formatNodeID(nodeID);
@@ -298,8 +342,7 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
       return false;
     }
     // No write may land after the target's last catch-up: stop writing first.
-    this._isPrimary = false;
-    this.opts.store.setPrimary(false);
+    this.stopWriting('handing the lease off');
     try {
       // A commit that passed its writeable check just before the step-down
       // is still being written; its client is acknowledged once it ends.
@@ -316,20 +359,16 @@ export class LeaseMonitor extends EventEmitter<MonitorEvents> {
   }
 
   /**
-   * Waits until no SQLite client holds RESERVED on any database: a writer
-   * holds it from its first write until after its commit point.
+   * Waits until every commit that was already being recorded when this
+   * node stopped being writeable has finished: commits run one at a time
+   * per database, and every later one is refused.
    */
   private async waitForCommits(timeoutMs: number): Promise<void> {
-    const owner = new InternalLockOwner('handoff');
-    const signal = AbortSignal.timeout(timeoutMs);
     for (const db of this.opts.store.databases()) {
-      const reserved = db.locks.mutex('reserved');
       try {
-        await reserved.lock(owner, signal);
+        await withTimeout(db.settle(), timeoutMs, `waiting for ${db.name}'s commit in flight`);
       } catch (err) {
-        this.log.warn({ db: db.name, err }, `a writer still holds the database after ${timeoutMs} ms; handing off anyway`);
-      } finally {
-        reserved.unlock(owner);
+        this.log.warn({ db: db.name, err }, `a commit is still being recorded after ${timeoutMs} ms; handing off anyway`);
       }
     }
   }

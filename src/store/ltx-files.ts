@@ -1,7 +1,6 @@
-import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isErrno } from '../internal/index.js';
 import { parseLtxFilename } from '../ltx/index.js';
+import type { StoreFS } from './sys.js';
 
 export interface LtxFileInfo {
   name: string;
@@ -11,10 +10,9 @@ export interface LtxFileInfo {
 }
 
 /** LTX files in `dir`, oldest first (by MaxTXID, then MinTXID). Missing dir → []. */
-export async function listLtxFiles(dir: string): Promise<LtxFileInfo[]> {
-  const names = await namesIn(dir);
+export async function listLtxFiles(sys: StoreFS, dir: string): Promise<LtxFileInfo[]> {
   const files: LtxFileInfo[] = [];
-  for (const name of names) {
+  for (const name of await sys.list(dir)) {
     const parsed = parseLtxFilename(name);
     if (parsed === null) continue;
     files.push({ name, path: join(dir, name), minTXID: parsed.minTXID, maxTXID: parsed.maxTXID });
@@ -23,29 +21,16 @@ export async function listLtxFiles(dir: string): Promise<LtxFileInfo[]> {
   return files;
 }
 
-/** Entry names of `dir`; a directory that does not exist has none. */
-async function namesIn(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return [];
-    throw err;
-  }
-}
-
 function cmp(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Removes leftovers of interrupted writes (`*.tmp`); returns their names. */
-export async function removeTempFiles(dir: string): Promise<string[]> {
-  const names = await namesIn(dir);
+export async function removeTempFiles(sys: StoreFS, dir: string): Promise<string[]> {
   const removed: string[] = [];
-  for (const name of names) {
+  for (const name of await sys.list(dir)) {
     if (!name.endsWith('.tmp')) continue;
-    await unlink(join(dir, name)).catch((err: unknown) => {
-      if (!isErrno(err, 'ENOENT')) throw err;
-    });
+    await sys.unlink(join(dir, name));
     removed.push(name);
   }
   return removed;

@@ -67,7 +67,7 @@ export async function receiveLtx(store: Store, name: string, body: AsyncIterable
   const received = Date.now();
   const { header: h, trailer } = decoded;
   const final = join(db.ltxDir, ltxFilename(h.minTXID, h.maxTXID));
-  const guard = await db.locks.acquireWriteLock(opts.applyLockTimeoutMs === undefined ? {} : { timeoutMs: opts.applyLockTimeoutMs });
+  const applyOpts = opts.applyLockTimeoutMs === undefined ? {} : { lockTimeoutMs: opts.applyLockTimeoutMs };
   let renamed = false;
   try {
     if (isSnapshot(h)) {
@@ -97,14 +97,12 @@ export async function receiveLtx(store: Store, name: string, body: AsyncIterable
     renamed = true;
     await syncDir(db.ltxDir);
     try {
-      if (decoded.pages !== null) await db.applyDecoded(h, trailer, decoded.pages, final);
-      else await db.applyLtx(final);
+      if (decoded.pages !== null) await db.applyDecoded(h, trailer, decoded.pages, final, applyOpts);
+      else await db.applyLtx(final, applyOpts);
     } catch (err) {
-      if (isStoreError(err, 'ERR_STORE_CHECKSUM_MISMATCH')) {
-        // Pages may already be written: the file now matches no position.
-        // Forget ours so the next connection asks for a snapshot.
-        db.resetPosition();
-      }
+      // Pages may already be written: the file may match no position now.
+      // Forget ours so the next connection asks for a snapshot.
+      if (!isStoreError(err, 'ERR_STORE_POSITION_MISMATCH')) db.resetPosition();
       throw err;
     }
   } catch (err) {
@@ -112,8 +110,6 @@ export async function receiveLtx(store: Store, name: string, body: AsyncIterable
     // An unapplied file must not stay in the history.
     if (renamed) await rm(final, { force: true });
     throw err;
-  } finally {
-    guard.release();
   }
   return { db: name, header: h, trailer, size: decoded.size, receiveMs: received - started, applyMs: Date.now() - received };
 }

@@ -1,7 +1,7 @@
-import { stat, unlink } from 'node:fs/promises';
-import { describeError, isErrno } from '../internal/index.js';
+import { describeError } from '../internal/index.js';
 import { StoreError } from './errors.js';
 import { listLtxFiles } from './ltx-files.js';
+import type { StoreFS } from './sys.js';
 
 /**
  * Deletes LTX files last modified before `now - retentionMs`, never the
@@ -10,18 +10,18 @@ import { listLtxFiles } from './ltx-files.js';
  * failure is collected and reported at the end in one ERR_STORE_RETENTION
  * error (its `removed` lists what did go), which the caller logs.
  */
-export async function enforceRetention(ltxDir: string, retentionMs: number, now: number): Promise<string[]> {
-  const files = await listLtxFiles(ltxDir);
+export async function enforceRetention(sys: StoreFS, ltxDir: string, retentionMs: number, now: number): Promise<string[]> {
+  const files = await listLtxFiles(sys, ltxDir);
   const cutoff = now - retentionMs;
   const removed: string[] = [];
   const failures: string[] = [];
   for (const file of files.slice(0, -1)) {
     try {
-      if ((await stat(file.path)).mtimeMs >= cutoff) continue;
-      await unlink(file.path);
-      removed.push(file.name);
+      const st = await sys.stat(file.path);
+      if (st === null || st.mtimeMs >= cutoff) continue;
+      if (await sys.unlink(file.path)) removed.push(file.name);
     } catch (err) {
-      if (!isErrno(err, 'ENOENT')) failures.push(`${file.name}: ${describeError(err)}`);
+      failures.push(`${file.name}: ${describeError(err)}`);
     }
   }
   if (failures.length > 0) {

@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DatabaseChecksum,
+  HEADER_FLAG_COMPRESS_LZ4,
   formatChecksum,
   formatTXID,
-  HEADER_FLAG_COMPRESS_LZ4,
   lockPgno,
-  LtxEncoder,
   newHeader,
   type Header,
   type Page,
@@ -15,12 +13,13 @@ import {
 } from '../ltx/index.js';
 import type { DB } from './db.js';
 import { StoreError } from './errors.js';
+import { encodeTo } from './ltx-io.js';
+import type { StoreFS } from './sys.js';
 
 export interface SnapshotOptions {
+  sys: StoreFS;
   compress: boolean;
   nodeID: bigint;
-  /** Longest wait for SQLite writers to get out of the way. */
-  lockTimeoutMs?: number;
   /**
    * Told the file's path and how many bytes are in it so far, after each
    * write: a sender can stream the snapshot while it is being written.
@@ -39,21 +38,22 @@ export interface Snapshot {
  * snapshot-shaped LTX file (TXIDs 1..pos) in its LTX directory, under a
  * temporary name the caller deletes after use.
  *
- * It holds the database's read lock only while copying pages to local disk
- * (SQLite writers wait, readers don't), never while the snapshot crosses
- * the network: a slow replica link must not stall the primary's writers.
- * The copy is checked against the position's checksum, so a snapshot never
- * carries pages that do not match the history it claims.
+ * It holds nothing while it copies: it reads through a snapshot view
+ * (snapshot-view.ts), to which SQLite writers, checkpoints and applies
+ * hand any page they are about to change, so neither a large database nor
+ * a slow replica link ever stalls the primary's writers. The copy is
+ * checked against the position's checksum, so a snapshot never carries
+ * pages that do not match the history it claims.
  */
 export async function writeSnapshot(db: DB, opts: SnapshotOptions): Promise<Snapshot> {
-  const guard = await db.locks.acquireReadLock(opts.lockTimeoutMs === undefined ? {} : { timeoutMs: opts.lockTimeoutMs });
+  const view = await db.openView();
   try {
-    const pos = db.pos;
+    const pos = view.pos;
     if (pos.txid === 0n) {
       throw new StoreError('ERR_STORE_DB_NOT_FOUND', `${db.name}: no transaction yet, nothing to snapshot`);
     }
-    const pageSize = db.pageSize;
-    const commit = db.pageN;
+    const pageSize = view.pageSize;
+    const commit = view.pageN;
     const header = newHeader({
       flags: opts.compress ? HEADER_FLAG_COMPRESS_LZ4 : 0,
       pageSize,
@@ -64,25 +64,32 @@ export async function writeSnapshot(db: DB, opts: SnapshotOptions): Promise<Snap
       nodeID: opts.nodeID,
     });
     const lock = lockPgno(pageSize);
-    const pgnos: number[] = [];
-    for (let p = 1; p <= commit; p++) if (p !== lock) pgnos.push(p);
     const sum = new DatabaseChecksum(pageSize);
-    async function* checked(pages: AsyncIterable<Page>): AsyncGenerator<Page> {
-      for await (const p of pages) {
-        sum.addPage(p.pgno, p.data);
-        yield p;
+    async function* pages(): AsyncGenerator<Page> {
+      for (let p = 1; p <= commit; p++) {
+        if (p === lock) continue;
+        const data = await db.readViewPage(view, p);
+        sum.addPage(p, data);
+        yield { pgno: p, data };
       }
     }
     const path = join(db.ltxDir, `.snapshot-${randomBytes(6).toString('hex')}.tmp`);
+    const sys = opts.sys;
     let trailer: Trailer;
+    const f = await sys.open(path, 'truncate');
+    if (f === null) throw new StoreError('ERR_STORE_DB_NOT_FOUND', `${db.name}: cannot create ${path}`);
     try {
-      trailer = await spoolLtx(path, header, checked(db.readPages(pgnos)), pos.postApplyChecksum, opts.onProgress);
+      // No fsync: a snapshot is a scratch file, deleted once sent, and
+      // rebuilt from the database if the node crashes.
+      trailer = (await encodeTo(f, header, pages(), pos.postApplyChecksum, (bytes) => opts.onProgress?.(path, bytes))).trailer;
     } catch (err) {
-      await rm(path, { force: true });
+      await f.close().catch(() => {});
+      await sys.unlink(path).catch(() => false);
       throw err;
     }
+    await f.close();
     if (sum.value !== pos.postApplyChecksum) {
-      await rm(path, { force: true });
+      await sys.unlink(path);
       throw new StoreError(
         'ERR_STORE_CHECKSUM_MISMATCH',
         `${db.name}: snapshot at TXID ${formatTXID(pos.txid)} has checksum ${formatChecksum(sum.value)}, expected ${formatChecksum(pos.postApplyChecksum)}`,
@@ -90,42 +97,6 @@ export async function writeSnapshot(db: DB, opts: SnapshotOptions): Promise<Snap
     }
     return { path, header, trailer };
   } finally {
-    guard.release();
-  }
-}
-
-/**
- * Encodes an LTX file at `path` without fsync or rename: a snapshot is a
- * scratch file, deleted once sent, and rebuilt from the database if the
- * node crashes, so flushing 256 MB to disk would buy nothing.
- */
-async function spoolLtx(
-  path: string,
-  header: Header,
-  pages: AsyncIterable<Page>,
-  postApplyChecksum: bigint,
-  onProgress: ((path: string, bytes: number) => void) | undefined,
-): Promise<Trailer> {
-  const fh = await open(path, 'w', 0o600);
-  try {
-    let bytes = 0;
-    const enc = new LtxEncoder(
-      {
-        write: async (chunk: Uint8Array) => {
-          for (let off = 0; off < chunk.length;) {
-            const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-            off += bytesWritten;
-          }
-          bytes += chunk.length;
-          onProgress?.(path, bytes);
-        },
-      },
-      { bufferSize: 1 << 20 },
-    );
-    await enc.encodeHeader(header);
-    for await (const p of pages) await enc.encodePage(p.pgno, p.data);
-    return await enc.close(postApplyChecksum);
-  } finally {
-    await fh.close();
+    db.closeView(view);
   }
 }

@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, readdir } from 'node:fs/promises';
 import { formatNodeID, silentLogger, type Logger } from '../internal/index.js';
 import { invalidDatabaseName } from './names.js';
+import { noClientLocks, type ClientLocks } from './client-locks.js';
 import { DB, type CacheInvalidator, type DBChange } from './db.js';
 import { StoreError } from './errors.js';
 import { StoreLayout } from './layout.js';
 import { recoverDatabase } from './recovery.js';
 import { enforceRetention, RetentionError } from './retention.js';
 import { recordNodeID } from './history.js';
+import { realFS, type StoreFS } from './sys.js';
 
 export interface StoreOptions {
   dataDir: string;
@@ -18,6 +19,8 @@ export interface StoreOptions {
   retentionMs?: number;
   retentionMonitorIntervalMs?: number;
   logger?: Logger;
+  /** The file system (tests inject faults through it); default the real one. */
+  sys?: StoreFS;
 }
 
 export interface StoreEvents {
@@ -41,13 +44,18 @@ export class Store extends EventEmitter<StoreEvents> {
   private readonly dbs = new Map<string, DB>();
   private primary = false;
   private retentionTimer: NodeJS.Timeout | null = null;
+  /** Databases whose files are being removed (never committed, or deleted and expired). */
+  private readonly removals = new Map<string, Promise<void>>();
   private closed = false;
   private _invalidator: CacheInvalidator | null = null;
+  private _clientLocks: ClientLocks = noClientLocks;
+  readonly sys: StoreFS;
 
   constructor(opts: StoreOptions) {
     super();
     this.opts = opts;
     this.layout = new StoreLayout(opts.dataDir);
+    this.sys = opts.sys ?? realFS;
     this.log = (opts.logger ?? silentLogger).child({ component: 'store' });
   }
 
@@ -75,21 +83,29 @@ export class Store extends EventEmitter<StoreEvents> {
     return this._invalidator;
   }
 
+  /** SQLite clients' locks as the store takes them: the mount's, once it is up (none before). */
+  set clientLocks(locks: ClientLocks | null) {
+    this._clientLocks = locks ?? noClientLocks;
+  }
+
+  get clientLocks(): ClientLocks {
+    return this._clientLocks;
+  }
+
   /** Recovers every database found under data/dbs. */
   async open(): Promise<void> {
-    await mkdir(this.layout.dbsDir, { recursive: true });
+    await this.sys.mkdirs(this.layout.dbsDir);
     await recordNodeID(this.layout.dataDir, this.nodeIDString);
-    const entries = await readdir(this.layout.dbsDir, { withFileTypes: true });
-    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (!entry.isDirectory()) continue;
-      if (invalidDatabaseName(entry.name) !== null) {
-        this.log.warn({ dir: entry.name }, 'ignoring a directory that is not a valid database name');
+    for (const name of (await this.sys.list(this.layout.dbsDir)).sort()) {
+      if ((await this.sys.stat(this.layout.dbDir(name)))?.isDirectory !== true) continue;
+      if (invalidDatabaseName(name) !== null) {
+        this.log.warn({ dir: name }, 'ignoring a directory that is not a valid database name');
         continue;
       }
-      const db = this.newDB(entry.name);
-      const report = await recoverDatabase(db, this.layout, this.log.child({ db: entry.name }));
-      this.dbs.set(entry.name, db);
-      this.log.info({ db: entry.name, txid: report.pos.txid.toString(16).padStart(16, '0'), pages: report.pageN }, 'database ready');
+      const db = this.newDB(name);
+      const report = await recoverDatabase(db, this.layout, this.sys, this.log.child({ db: name }));
+      this.dbs.set(name, db);
+      this.log.info({ db: name, txid: report.pos.txid.toString(16).padStart(16, '0'), pages: report.pageN }, 'database ready');
     }
     this.startRetention();
   }
@@ -107,6 +123,7 @@ export class Store extends EventEmitter<StoreEvents> {
     this.requireOpen();
     const invalid = invalidDatabaseName(name);
     if (invalid !== null) throw new StoreError('ERR_STORE_INVALID_NAME', `invalid database name ${JSON.stringify(name)}: ${invalid}`);
+    await this.whenSettled(name);
     let db = this.dbs.get(name);
     if (db === undefined) {
       db = this.newDB(name);
@@ -121,6 +138,7 @@ export class Store extends EventEmitter<StoreEvents> {
     this.requireOpen();
     const invalid = invalidDatabaseName(name);
     if (invalid !== null) throw new StoreError('ERR_STORE_INVALID_NAME', `invalid database name ${JSON.stringify(name)}: ${invalid}`);
+    await this.whenSettled(name);
     let db = this.dbs.get(name);
     if (db === undefined) {
       db = this.newDB(name);
@@ -131,6 +149,39 @@ export class Store extends EventEmitter<StoreEvents> {
   }
 
   /**
+   * Forgets a database that never committed a transaction (a file created
+   * in the mount that never became a SQLite database, or whose first
+   * transaction rolled back) once nothing uses it: it leaves nothing
+   * behind. Returns whether it was removed.
+   */
+  async discardIfNeverCommitted(name: string): Promise<boolean> {
+    const db = this.dbs.get(name);
+    if (db === undefined || db.pos.txid !== 0n || db.journalExists || db.walExists) return false;
+    if ((await db.databaseSize()) > 0 || this.dbs.get(name) !== db) return false;
+    // Gone from the map at once; creating the name again waits for the
+    // files to be gone (see whenSettled).
+    this.dbs.delete(name);
+    const removal = (async () => {
+      await db.close();
+      await this._clientLocks.forget(name);
+      await this.sys.removeTree(this.layout.dbDir(name));
+    })();
+    this.removals.set(name, removal);
+    try {
+      await removal;
+    } finally {
+      if (this.removals.get(name) === removal) this.removals.delete(name);
+    }
+    this.log.debug({ db: name }, 'removed a file that never became a database');
+    return true;
+  }
+
+  /** Waits until no removal of `name`'s files is under way. */
+  private async whenSettled(name: string): Promise<void> {
+    await this.removals.get(name)?.catch(() => {});
+  }
+
+  /**
    * After a role change (LiteFS #229): a writer cut off mid-transaction when
    * this node stopped being primary leaves a journal and uncommitted pages;
    * undo them so the database matches its position again.
@@ -138,12 +189,7 @@ export class Store extends EventEmitter<StoreEvents> {
   async recoverAfterRoleChange(): Promise<void> {
     for (const db of this.dbs.values()) {
       if (!db.journalExists) continue;
-      const guard = await db.locks.acquireWriteLock({ timeoutMs: 30_000 });
-      try {
-        if (await db.rollbackLeftoverJournal()) this.log.warn({ db: db.name }, 'rolled back a transaction cut off by the role change');
-      } finally {
-        guard.release();
-      }
+      if (await db.rollbackLeftoverJournal()) this.log.warn({ db: db.name }, 'rolled back a transaction cut off by the role change');
     }
   }
 
@@ -152,15 +198,17 @@ export class Store extends EventEmitter<StoreEvents> {
     this.closed = true;
     if (this.retentionTimer !== null) clearInterval(this.retentionTimer);
     for (const db of this.dbs.values()) await db.close();
+    for (const db of this.dbs.values()) await this._clientLocks.forget(db.name);
   }
 
   /** Runs retention on every database once (the monitor calls this). */
   async enforceRetention(now = Date.now()): Promise<void> {
     const retentionMs = this.opts.retentionMs ?? 0;
     if (retentionMs <= 0) return;
-    for (const db of this.dbs.values()) {
+    for (const db of [...this.dbs.values()]) {
       try {
-        const removed = await enforceRetention(db.ltxDir, retentionMs, now);
+        if (db.deleted && (await this.removeIfExpired(db, retentionMs, now))) continue;
+        const removed = await enforceRetention(this.sys, db.ltxDir, retentionMs, now);
         db.stats.ltxReaped += removed.length;
         if (removed.length > 0) this.log.debug({ db: db.name, removed: removed.length }, 'retention removed LTX files');
       } catch (err) {
@@ -169,6 +217,32 @@ export class Store extends EventEmitter<StoreEvents> {
         this.log.error({ db: db.name, err }, 'LTX retention failed');
       }
     }
+  }
+
+  /**
+   * A deleted database keeps its deletion LTX file (replicas that were
+   * away still need it) until retention expires it; then the whole
+   * database directory goes, and the name can start a new history.
+   */
+  private async removeIfExpired(db: DB, retentionMs: number, now: number): Promise<boolean> {
+    const newest = this.layout.ltxPath(db.name, db.pos.txid, db.pos.txid);
+    const st = await this.sys.stat(newest);
+    if (st !== null && st.mtimeMs >= now - retentionMs) return false;
+    if (this.dbs.get(db.name) !== db) return false;
+    this.dbs.delete(db.name);
+    const removal = (async () => {
+      await db.close();
+      await this._clientLocks.forget(db.name);
+      await this.sys.removeTree(this.layout.dbDir(db.name));
+    })();
+    this.removals.set(db.name, removal);
+    try {
+      await removal;
+    } finally {
+      if (this.removals.get(db.name) === removal) this.removals.delete(db.name);
+    }
+    this.log.info({ db: db.name }, 'retention removed a deleted database');
+    return true;
   }
 
   private startRetention(): void {
@@ -184,6 +258,8 @@ export class Store extends EventEmitter<StoreEvents> {
     const db = new DB({
       name,
       layout: this.layout,
+      sys: this.sys,
+      clientLocks: () => this._clientLocks,
       nodeID: this.nodeID,
       compress: this.opts.compress ?? true,
       logger: this.log,

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { open, unlink, type FileHandle } from 'node:fs/promises';
-import { isErrno } from '../internal/index.js';
 import { checksumPage, type Pos } from '../ltx/index.js';
-import { DataFile } from './db-file.js';
+import type { StoreFile, StoreFS } from './sys.js';
 
 /*
  * SQLite does not journal a free-list page it reuses: its old content is
@@ -35,13 +33,16 @@ export const UNDO_HEADER_SIZE = 40;
 const SHRINK_ABOVE = 8 << 20;
 
 export class UndoLog {
-  private file: DataFile | null = null;
+  private file: StoreFile | null = null;
   /** Where the next record goes; 0 = no header written for this transaction yet. */
   private offset = 0;
   private salt = 0n;
   private shrink = false;
 
-  constructor(readonly path: string) {}
+  constructor(
+    private readonly sys: StoreFS,
+    readonly path: string,
+  ) {}
 
   /** A new transaction starts: its first record rewrites the header. */
   reset(): void {
@@ -51,7 +52,7 @@ export class UndoLog {
 
   /** Saves the committed content of `pgno` before it is overwritten. */
   async save(base: Pos, pageSize: number, pgno: number, page: Uint8Array): Promise<void> {
-    this.file ??= await DataFile.open(this.path, true);
+    this.file ??= await this.sys.open(this.path, 'create');
     const file = this.file!;
     if (this.offset === 0) {
       if (this.shrink) {
@@ -91,34 +92,30 @@ export class UndoLog {
  * number of pages restored (the first record of each page wins: it holds
  * the committed bytes).
  */
-export async function restoreUndoLog(undoPath: string, dbPath: string, pos: Pos): Promise<number> {
-  let fh: FileHandle;
-  try {
-    fh = await open(undoPath, 'r');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return 0;
-    throw err;
-  }
+export async function restoreUndoLog(sys: StoreFS, undoPath: string, dbPath: string, pos: Pos): Promise<number> {
+  const log = await sys.open(undoPath, 'r');
+  if (log === null) return 0;
   let restored = 0;
   try {
-    const h = Buffer.alloc(UNDO_HEADER_SIZE);
-    if ((await fh.read(h, 0, UNDO_HEADER_SIZE, 0)).bytesRead < UNDO_HEADER_SIZE) return 0;
+    const h = await log.read(UNDO_HEADER_SIZE, 0);
+    if (h.length < UNDO_HEADER_SIZE) return 0;
     if (h.readUInt32BE(0) !== MAGIC || h.readUInt32BE(4) !== VERSION) return 0;
     if (h.readBigUInt64BE(24) !== pos.txid || h.readBigUInt64BE(32) !== pos.postApplyChecksum) return 0;
     const pageSize = h.readUInt32BE(8);
     const salt = h.readBigUInt64BE(16);
-    const rec = Buffer.alloc(pageSize + 12);
     const seen = new Set<number>();
-    const db = await open(dbPath, 'r+');
+    const db = await sys.open(dbPath, 'rw');
+    if (db === null) return 0;
     try {
-      for (let off = UNDO_HEADER_SIZE; ; off += rec.length) {
-        if ((await fh.read(rec, 0, rec.length, off)).bytesRead < rec.length) break;
+      for (let off = UNDO_HEADER_SIZE; ; off += pageSize + 12) {
+        const rec = await log.read(pageSize + 12, off);
+        if (rec.length < pageSize + 12) break;
         const pgno = rec.readUInt32BE(0);
         const page = rec.subarray(4, 4 + pageSize);
         if (pgno === 0 || (checksumPage(pgno, page) ^ salt) !== rec.readBigUInt64BE(pageSize + 4)) break;
         if (seen.has(pgno)) continue;
         seen.add(pgno);
-        await db.write(page, 0, pageSize, (pgno - 1) * pageSize);
+        await db.write(page, (pgno - 1) * pageSize);
         restored++;
       }
       if (restored > 0) await db.sync();
@@ -126,14 +123,12 @@ export async function restoreUndoLog(undoPath: string, dbPath: string, pos: Pos)
       await db.close();
     }
   } finally {
-    await fh.close();
+    await log.close();
   }
   return restored;
 }
 
 /** Removes the undo log (startup, once recovery no longer needs it). */
-export async function removeUndoLog(undoPath: string): Promise<void> {
-  await unlink(undoPath).catch((err: unknown) => {
-    if (!isErrno(err, 'ENOENT')) throw err;
-  });
+export async function removeUndoLog(sys: StoreFS, undoPath: string): Promise<void> {
+  await sys.unlink(undoPath);
 }

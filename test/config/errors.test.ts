@@ -30,7 +30,7 @@ describe('unknown keys', () => {
     expect(p.column).toBe(3);
     expect(p.message).toBe(
       'unknown key lease.consull at line 3, column 3 (did you mean consul?); allowed keys in lease: ' +
-        'type, hostname, advertise-url, candidate, promote, reconnect-delay, demote-delay, databases, consul',
+        'type, hostname, advertise-url, candidate, promote, reconnect-delay, demote-delay, databases, consul, etcd',
     );
   });
 
@@ -77,8 +77,8 @@ describe('bad values', () => {
   });
 
   it('rejects an unknown lease type and lists the allowed ones', () => {
-    const p = only('lease:\n  type: etcd\n');
-    expect(p.message).toBe('lease.type at line 2, column 9: "etcd" is not allowed; allowed values: static, consul');
+    const p = only('lease:\n  type: zookeeper\n');
+    expect(p.message).toBe('lease.type at line 2, column 9: "zookeeper" is not allowed; allowed values: static, consul, etcd');
   });
 
   it('rejects an unknown log format', () => {
@@ -164,12 +164,12 @@ describe('missing required keys', () => {
     const p = only('fuse:\n  dir: /mnt/x\n');
     expect(p.kind).toBe('missing');
     expect(p.path).toBe('lease.type');
-    expect(p.message).toBe('lease.type is required; allowed values: static, consul');
+    expect(p.message).toBe('lease.type is required; allowed values: static, consul, etcd');
   });
 
   it('points at the lease section when it exists without a type', () => {
     const p = only('fuse:\n  dir: /mnt/x\nlease:\n  candidate: true\n');
-    expect(p.message).toBe('lease.type is required (lease section at line 4); allowed values: static, consul');
+    expect(p.message).toBe('lease.type is required (lease section at line 4); allowed values: static, consul, etcd');
     expect(p.line).toBe(4);
   });
 

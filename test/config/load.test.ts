@@ -48,6 +48,7 @@ describe('defaults', () => {
         demoteDelayMs: 10_000,
         databases: [],
         consul: { url: 'http://127.0.0.1:8500', key: 'litefs/primary', ttlMs: 10_000, lockDelayMs: 1_000 },
+        etcd: { endpoints: [], key: '', ttlMs: 10_000, tls: { ca: '', cert: '', key: '' } },
       },
       log: { format: 'text', timestamp: false, debug: false, level: 'info' },
     });
@@ -115,6 +116,12 @@ describe('litefs.yml.example', () => {
       advertiseURL: 'https://example-host:20202',
       candidate: true,
       consul: { url: 'http://localhost:8500', key: 'litefs/primary', ttlMs: 10_000, lockDelayMs: 1_000 },
+      etcd: {
+        endpoints: ['https://etcd1:2379', 'https://etcd2:2379', 'https://etcd3:2379'],
+        key: 'litefs/primary',
+        ttlMs: 10_000,
+        tls: { ca: '/etc/litefs/etcd-ca.pem', cert: '/etc/litefs/etcd-client.pem', key: '/etc/litefs/etcd-client-key.pem' },
+      },
     });
     expect(cfg.exec).toEqual([
       { cmd: 'myapp migrate', ifCandidate: true },

@@ -22,7 +22,7 @@ describe('cross-key rules (LiteFS §6–7)', () => {
     expect(problems('lease:\n  type: consul\n  consul: {url: "http://c", key: k}\n  candidate: false\n  databases: [db1]\n')).toEqual([]);
   });
 
-  it('allows promote only on candidates, and only with consul', () => {
+  it('allows promote only on candidates, and only with consul or etcd', () => {
     expect(problems('lease:\n  type: consul\n  consul: {url: "http://c", key: k}\n  candidate: false\n  promote: true\n')).toEqual([
       [
         'lease.promote',
@@ -30,7 +30,7 @@ describe('cross-key rules (LiteFS §6–7)', () => {
       ],
     ]);
     expect(problems('lease:\n  type: static\n  promote: true\n')).toEqual([
-      ['lease.promote', 'lease.promote at line 3, column 12: requires lease.type consul (static leases cannot be handed off)'],
+      ['lease.promote', 'lease.promote at line 3, column 12: requires lease.type consul or etcd (static leases cannot be handed off)'],
     ]);
   });
 
@@ -69,5 +69,79 @@ describe('cross-key rules (LiteFS §6–7)', () => {
 
   it('rejects a zero retention monitor interval', () => {
     expect(problems('lease:\n  type: static\ndata:\n  retention-monitor-interval: 0s\n')[0]![0]).toBe('data.retention-monitor-interval');
+  });
+});
+
+describe('lease.etcd', () => {
+  const etcd = (body: string): string => `lease:\n  type: etcd\n  etcd:\n${body}`;
+
+  it('accepts endpoints, key, a whole-second TTL and TLS files, and fills the defaults', () => {
+    const cfg = parseConfig(
+      etcd(
+        '    endpoints: ["https://e1:2379", "https://e2:2379"]\n    key: litefs/primary\n    ttl: 2s\n    tls: { ca: /c/ca.pem, cert: /c/cl.pem, key: /c/cl-key.pem }\n',
+      ),
+      'e.yml',
+      { env: {}, hostname: 'h' },
+    );
+    expect(cfg.lease.type).toBe('etcd');
+    expect(cfg.lease.etcd).toEqual({
+      endpoints: ['https://e1:2379', 'https://e2:2379'],
+      key: 'litefs/primary',
+      ttlMs: 2_000,
+      tls: { ca: '/c/ca.pem', cert: '/c/cl.pem', key: '/c/cl-key.pem' },
+    });
+    const plain = parseConfig(etcd('    endpoints: ["http://e1:2379"]\n    key: k\n'), 'e.yml', { env: {}, hostname: 'h' });
+    expect(plain.lease.etcd.ttlMs).toBe(10_000);
+    expect(problems(etcd('    endpoints: ["http://e1:2379"]\n    key: k\n  promote: true\n'))).toEqual([]);
+  });
+
+  it('requires endpoints and key, naming the section', () => {
+    expect(problems('lease:\n  type: etcd\n')).toEqual([
+      [
+        'lease.etcd.endpoints',
+        'lease.etcd.endpoints is required when lease.type is etcd (lease section at line 2); a list of member client URLs, e.g. ["http://etcd1:2379", "http://etcd2:2379"]',
+      ],
+      ['lease.etcd.key', 'lease.etcd.key is required when lease.type is etcd (lease section at line 2); e.g. litefs/primary'],
+    ]);
+    expect(problems(etcd('    endpoints: []\n    key: ""\n')).map(([k]) => k)).toEqual(['lease.etcd.endpoints', 'lease.etcd.key']);
+  });
+
+  it('rejects endpoints that are not http(s)://host:port, a TTL etcd cannot grant, and half a client certificate', () => {
+    expect(problems(etcd('    endpoints: ["e1:2379", "http://e2:2379/v3", "http://u:pw@e3:2379"]\n    key: k\n'))).toEqual([
+      ['lease.etcd.endpoints', 'lease.etcd.endpoints at line 4, column 16: "e1:2379" must use http:// or https://'],
+      [
+        'lease.etcd.endpoints',
+        'lease.etcd.endpoints at line 4, column 16: "http://e2:2379/v3" must be scheme://host:port only, without a path',
+      ],
+      [
+        'lease.etcd.endpoints',
+        'lease.etcd.endpoints at line 4, column 16: "http://u:REDACTED@e3:2379/" must not carry credentials (etcd authentication is not supported; use client certificates)',
+      ],
+    ]);
+    for (const ttl of ['1s', '2500ms', '25h']) {
+      const p = problems(etcd(`    endpoints: ["http://e:2379"]\n    key: k\n    ttl: ${ttl}\n`));
+      expect(p, ttl).toHaveLength(1);
+      expect(p[0]![0]).toBe('lease.etcd.ttl');
+      expect(p[0]![1]).toMatch(/^lease\.etcd\.ttl at line 6, column 10: .* must be a whole number of seconds within 2s\.\.24h/);
+    }
+    expect(problems(etcd('    endpoints: ["https://e:2379"]\n    key: k\n    tls: { cert: /c.pem }\n'))).toEqual([
+      [
+        'lease.etcd.tls.key',
+        'lease.etcd.tls.key is required with lease.etcd.tls.cert at line 6, column 18: a client certificate needs its key',
+      ],
+    ]);
+    expect(problems(etcd('    endpoints: ["http://e:2379"]\n    key: k\n    tls:\n      ca: /ca.pem\n'))).toEqual([
+      [
+        'lease.etcd.tls',
+        'lease.etcd.tls at line 7, column 7: only used for https:// endpoints, and every endpoint in lease.etcd.endpoints is http://',
+      ],
+    ]);
+  });
+
+  it('rejects unknown keys inside lease.etcd and lease.etcd.tls', () => {
+    const p = problems(etcd('    endpoints: ["http://e:2379"]\n    key: k\n    lock-delay: 1s\n    tls: { cafile: x }\n'));
+    expect(p.map(([k]) => k)).toEqual(['lease.etcd.lock-delay', 'lease.etcd.tls.cafile']);
+    expect(p[0]![1]).toContain('allowed keys in lease.etcd: endpoints, key, ttl, tls');
+    expect(p[1]![1]).toContain('allowed keys in lease.etcd.tls: ca, cert, key');
   });
 });

@@ -1,6 +1,6 @@
 /**
  * ConsulTestDouble — a TEST DOUBLE of Consul's documented HTTP API, not
- * Consul. It serves, on 127.0.0.1, the session, KV and catalog endpoints
+ * Consul. It serves, on 127.0.0.1 (or a given test address), the session, KV and catalog endpoints
  * the npm `consul` package calls for litefs-ts's leaser, with the semantics
  * documented at developer.hashicorp.com/consul/api-docs (see
  * consul-double-state.ts for the rules), plus controls real Consul lacks:
@@ -33,6 +33,8 @@ export interface ConsulTestDoubleOptions {
   aclToken?: string;
   /** The agent's own node, which sessions default to (has a passing serfHealth). */
   nodeName?: string;
+  /** Address to listen on (default 127.0.0.1; a network-namespace test's bridge address). */
+  host?: string;
 }
 
 export type OutageMode =
@@ -107,15 +109,15 @@ export class ConsulTestDouble {
     const d = new ConsulTestDouble(opts);
     await new Promise<void>((resolve, reject) => {
       d.server.once('error', reject);
-      d.server.listen(0, '127.0.0.1', () => resolve());
+      d.server.listen(0, opts.host ?? '127.0.0.1', () => resolve());
     });
     d.port = (d.server.address() as AddressInfo).port;
     return d;
   }
 
-  /** http://127.0.0.1:<port> */
+  /** http://<host>:<port> */
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.opts.host ?? '127.0.0.1'}:${this.port}`;
   }
 
   /** Simulate an agent outage (null: answer normally again; hung requests are then dropped). */

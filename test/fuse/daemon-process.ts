@@ -1,7 +1,6 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ReaderOption } from '../../src/fuse/index.js';
 import { spawnInteractive, type InteractiveChild } from '../helpers/processes.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -10,9 +9,7 @@ const viteNode = createRequire(import.meta.url).resolve('vite-node/vite-node.mjs
 export interface DaemonOptions {
   uid?: number;
   gid?: number;
-  mode?: 'crash' | 'handlers' | 'exithook';
-  /** The session's `reader` option; default not set ('auto'). */
-  reader?: ReaderOption;
+  mode?: 'crash' | 'exithook';
   /** MemFs ioFile: handlers do real fs.promises I/O on it. */
   ioFile?: string;
   /** The daemon's whole environment (default: this process's). FUSE_TEST_* variables are added to it. */
@@ -22,7 +19,6 @@ export interface DaemonOptions {
 /** Starts test/fuse/daemon.ts in its own node process (optionally as another user). */
 export function startDaemon(mountpoint: string, opts: DaemonOptions = {}): InteractiveChild {
   const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env), FUSE_TEST_MOUNTPOINT: mountpoint, FUSE_TEST_MODE: opts.mode ?? 'crash' };
-  if (opts.reader !== undefined) env.FUSE_TEST_READER = opts.reader;
   if (opts.ioFile !== undefined) env.FUSE_TEST_IOFILE = opts.ioFile;
   return spawnInteractive(process.execPath, [viteNode, path.join(here, 'daemon.ts')], {
     cwd: path.resolve(here, '../..'),

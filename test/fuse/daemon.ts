@@ -1,32 +1,30 @@
 /**
  * A separate daemon process for mount tests, run with vite-node:
  *   FUSE_TEST_MOUNTPOINT=<dir> node node_modules/vite-node/vite-node.mjs test/fuse/daemon.ts
- * Mounts a MemFs holding hello.txt and prints "reader <mode> <reason>", then
- * "mounted <dir>" when ready, or "error <code> <message>" if mounting failed.
+ * Mounts a MemFs holding hello.txt and prints "mounted <dir>" when ready, or
+ * "error <code> <message>" if mounting failed.
  * FUSE_TEST_MODE:
- *   crash    (default) no handlers, no exit hook: a SIGKILL leaves the mount
+ *   crash    (default) the mount is not detached at exit: a SIGKILL leaves it
  *            exactly as a crash would
- *   handlers installShutdownHandlers(); stdin "throw" raises an uncaught error
- *   exithook only the exit hook; stdin "exit" calls process.exit(0) while mounted
- * FUSE_TEST_READER: the session's `reader` option (default: not set, i.e. 'auto').
+ *   exithook the exit hook detaches the mount; stdin "exit" calls
+ *            process.exit(0) while mounted
+ * stdin "throw" raises an uncaught error.
  * FUSE_TEST_IOFILE: MemFs `ioFile` (handlers then do real fs.promises I/O on it).
  * stdin "stats" prints "stats <json>" with the session stats and MemFs's fileIoOps.
  */
-import { FuseMountError, installShutdownHandlers, mount, type ReaderOption } from '../../src/fuse/index.js';
+import { FuseMountError, mount } from '../../src/fuse/index.js';
 import { MemFs } from './memfs.js';
 
 const dir = process.env.FUSE_TEST_MOUNTPOINT;
 const mode = process.env.FUSE_TEST_MODE ?? 'crash';
-const reader = process.env.FUSE_TEST_READER as ReaderOption | undefined;
 if (!dir) {
   console.log('error ERR_USAGE FUSE_TEST_MOUNTPOINT is not set');
   process.exit(2);
 }
 const fs = new MemFs({ ioFile: process.env.FUSE_TEST_IOFILE });
 fs.writeFile('hello.txt', 'hello from the daemon\n');
-if (mode === 'handlers') installShutdownHandlers();
 try {
-  const m = await mount(dir, fs, { fsname: 'memfs-daemon', subtype: 'memfs', unmountOnExit: mode !== 'crash', reader });
+  const m = await mount(dir, fs, { fsname: 'memfs-daemon', subtype: 'memfs', unmountOnExit: mode !== 'crash' });
   fs.mount = m;
   process.stdin.setEncoding('utf8').on('data', (d: string) => {
     if (d.includes('stats'))
@@ -37,7 +35,6 @@ try {
       });
     if (d.includes('exit')) process.exit(0);
   });
-  console.log(`reader ${m.negotiated.reader.mode} ${m.negotiated.reader.reason}`);
   console.log(`mounted ${m.mountpoint}`);
   await m.ended;
   process.stdin.destroy();

@@ -1,84 +1,55 @@
-import {
-  FuseReaderError,
-  type FuseTransport,
-  type ReaderStop,
-  type ThreadReadSink,
-  type ThreadReaderOptions,
-} from '../../src/fuse/index.js';
+import { FuseReaderError, type FuseTransport, type ReaderStop, type TransportSink } from '../../src/fuse/index.js';
 import { parseReply, type Reply } from './wire.js';
-
-type ReadCallback = (err: NodeJS.ErrnoException | null, n: number) => void;
 
 function errnoError(code: string): NodeJS.ErrnoException & ReaderStop {
   return Object.assign(new Error(code), { code });
 }
 
 /**
- * An in-memory /dev/fuse: tests push kernel messages in and collect the
- * replies the session writes, with no kernel involved. Supports both reader
- * modes: pool-style `read` calls, and `readOnThreads`, whose simulated
- * threads behave like the real ones (each message in a fresh buffer; after
- * close() a thread stops only when the next message or the end arrives, and
- * the channel counts as closed only once every thread has stopped).
+ * An in-memory /dev/fuse: tests push kernel messages straight to the
+ * session and collect the replies it writes, with no kernel and no reader
+ * threads involved. Like the real transport it delivers each message in a
+ * buffer of its own, asynchronously, and reports the end once.
  */
 export class FakeTransport implements FuseTransport {
-  private readonly inbox: Buffer[] = [];
-  private readonly readers: { buf: Buffer; cb: ReadCallback }[] = [];
   readonly written: Buffer[] = [];
   private waiters: (() => void)[] = [];
-  private threadSink: ThreadReadSink | undefined;
-  private threadOpts: ThreadReaderOptions | undefined;
-  /** Simulated reader threads not yet stopped. */
-  liveThreads = 0;
-  ended = false;
+  private sink: TransportSink | undefined;
+  private stopReported = false;
   /** close() was called. */
-  closeRequested = false;
-  /** The channel is released: close() was called and no thread is left reading. */
   closed = false;
   /** When set, the next writes fail with this errno code. */
   failWritesWith: string | undefined;
 
+  start(sink: TransportSink): void {
+    if (this.sink) throw new Error('fake: already started');
+    this.sink = sink;
+  }
+
+  /**
+   * Delivers one message, as an exact-size copy (Buffer.alloc never uses the
+   * shared pool), so the caller may reuse `msg`. Delivered even after close:
+   * a message the real transport read just before closing arrives late too.
+   */
   push(msg: Buffer): void {
-    this.inbox.push(msg);
-    this.pump();
+    const sink = this.started();
+    const copy = Buffer.alloc(msg.length);
+    msg.copy(copy);
+    setImmediate(() => sink.message(copy));
   }
 
-  /** Ends the connection: pending and future reads fail with ENODEV. */
+  /** Ends the connection (ENODEV, as after umount). */
   end(): void {
-    this.ended = true;
-    this.pump();
+    this.stop(errnoError('ENODEV'));
   }
 
-  get pendingReads(): number {
-    return this.readers.length;
-  }
-
-  /** Options the session passed to readOnThreads (undefined in pool mode). */
-  get threadOptions(): ThreadReaderOptions | undefined {
-    return this.threadOpts;
-  }
-
-  read(buf: Buffer, cb: ReadCallback): void {
-    this.readers.push({ buf, cb });
-    this.pump();
-  }
-
-  readOnThreads(opts: ThreadReaderOptions, sink: ThreadReadSink): void {
-    if (this.threadSink) throw new Error('fake: reader threads already started');
-    this.threadOpts = opts;
-    this.threadSink = sink;
-    this.liveThreads = opts.threads;
-    this.pump();
-  }
-
-  /** Kills one simulated reader thread without a stop report, as an uncaught exception in it would. */
-  crashThread(): void {
-    if (!this.threadSink || this.liveThreads === 0) throw new Error('fake: no reader thread to crash');
-    this.stopThreads(1, new FuseReaderError('ERR_FUSE_READER_CRASHED', 'fuse: reader thread 0 crashed: simulated'));
+  /** Stops as a crashed reader thread would. */
+  crash(): void {
+    this.stop(new FuseReaderError('ERR_FUSE_READER_CRASHED', 'fuse: reader thread 0 crashed: simulated'));
   }
 
   writeSync(chunks: readonly Buffer[]): void {
-    if (this.closeRequested) throw errnoError('ENODEV');
+    if (this.closed) throw errnoError('ENODEV');
     if (this.failWritesWith) throw errnoError(this.failWritesWith);
     this.written.push(Buffer.concat(chunks));
     for (const w of this.waiters.splice(0)) w();
@@ -98,8 +69,7 @@ export class FakeTransport implements FuseTransport {
   }
 
   close(): void {
-    this.closeRequested = true;
-    if (this.liveThreads === 0) this.closed = true;
+    this.closed = true;
   }
 
   /** Replies written so far, decoded. */
@@ -124,44 +94,16 @@ export class FakeTransport implements FuseTransport {
     }
   }
 
-  private stopThreads(count: number, err: ReaderStop): void {
-    const sink = this.threadSink!;
-    this.liveThreads -= count;
-    for (let i = 0; i < count; i++) {
-      setImmediate(() => {
-        sink.stopped(err);
-        if (this.closeRequested && this.liveThreads === 0) this.closed = true;
-      });
-    }
+  private started(): TransportSink {
+    if (!this.sink) throw new Error('fake: not started (call session.start() first)');
+    return this.sink;
   }
 
-  private pump(): void {
-    if (this.threadSink) {
-      const sink = this.threadSink;
-      while (this.liveThreads > 0 && this.inbox.length > 0) {
-        const msg = this.inbox.shift()!;
-        // A thread that finds the closed flag after its read drops the message and stops.
-        if (this.closeRequested) {
-          this.stopThreads(1, errnoError('ECLOSED'));
-          continue;
-        }
-        // Like the real threads: an exact-size buffer of its own (Buffer.alloc never uses the shared pool).
-        const copy = Buffer.alloc(msg.length);
-        msg.copy(copy);
-        setImmediate(() => sink.message(copy));
-      }
-      if (this.ended && this.liveThreads > 0) this.stopThreads(this.liveThreads, errnoError(this.closeRequested ? 'ECLOSED' : 'ENODEV'));
-      return;
-    }
-    while (this.readers.length > 0 && (this.inbox.length > 0 || this.ended)) {
-      const r = this.readers.shift()!;
-      const msg = this.inbox.shift();
-      if (!msg) {
-        setImmediate(() => r.cb(errnoError('ENODEV'), 0));
-        continue;
-      }
-      msg.copy(r.buf);
-      setImmediate(() => r.cb(null, msg.length));
-    }
+  /** After the messages already pushed, as the real transport orders them. */
+  private stop(err: ReaderStop): void {
+    const sink = this.started();
+    if (this.stopReported) return;
+    this.stopReported = true;
+    setImmediate(() => sink.stopped(err));
   }
 }

@@ -1,4 +1,4 @@
-import { mount, type FuseMount, type MountOptions, type ReaderOption } from '../../src/fuse/index.js';
+import { mount, type FuseMount, type MountOptions } from '../../src/fuse/index.js';
 import { makeMountDir, removeMountDir } from '../helpers/mounts.js';
 import { MemFs, type MemFsOptions } from './memfs.js';
 
@@ -11,14 +11,9 @@ export interface Mounted {
 /**
  * Mounts a fresh MemFs on a fresh directory, in this (test) process. Use
  * `unmountAll` in afterEach: it unmounts even after a failed assertion.
- * `defaults.reader` applies to every mount (unless its own options say
- * otherwise); a mount that did not get the mode asked for is refused, so a
- * test parametrized by mode really runs in that mode.
  */
 export class MemfsMounts {
   private readonly live: { dir: string; m?: FuseMount }[] = [];
-
-  constructor(private readonly defaults: { reader?: ReaderOption } = {}) {}
 
   async mount(opts: { memfs?: MemFsOptions; mount?: MountOptions; seed?: (fs: MemFs) => void } = {}): Promise<Mounted> {
     const dir = await makeMountDir('fuse-memfs-');
@@ -26,15 +21,9 @@ export class MemfsMounts {
     this.live.push(rec);
     const fs = new MemFs(opts.memfs);
     opts.seed?.(fs);
-    const reader = opts.mount?.reader ?? this.defaults.reader;
-    const m = await mount(dir, fs, { fsname: 'memfs', subtype: 'memfs', ...opts.mount, reader });
+    const m = await mount(dir, fs, { fsname: 'memfs', subtype: 'memfs', ...opts.mount });
     rec.m = m;
     fs.mount = m;
-    if (reader !== undefined && reader !== 'auto' && m.negotiated.reader.mode !== reader) {
-      throw new Error(
-        `fixture: asked for reader '${reader}', the session chose '${m.negotiated.reader.mode}' (${m.negotiated.reader.reason})`,
-      );
-    }
     return { dir, fs, m };
   }
 

@@ -8,7 +8,6 @@ import { runProcess, spawnInteractive } from '../helpers/processes.js';
 import { startDaemon } from './daemon-process.js';
 import { MemfsMounts } from './fixture.js';
 import { MemFs } from './memfs.js';
-import { READER_MODES } from './modes.js';
 
 const mounts = new MemfsMounts();
 const dirs: string[] = [];
@@ -56,12 +55,11 @@ describe('mount errors are typed and immediate', () => {
     dirs.push(dir);
     await expectMountError(mount(dir, new MemFs(), { devicePath: '/nonexistent/fuse' }), 'ERR_FUSE_NO_DEVICE');
     await expectMountError(mount(dir, new MemFs(), { fsname: 'a,rw' }), 'ERR_FUSE_BAD_OPTION');
-    await expectMountError(mount(dir, new MemFs(), { readers: 0 }), 'ERR_FUSE_BAD_OPTION');
     await expectMountError(mount(dir, new MemFs(), { maxWrite: 4 << 20 }), 'ERR_FUSE_BAD_OPTION');
-    const badReader = await expectMountError(mount(dir, new MemFs(), { reader: 'threads' as 'worker' }), 'ERR_FUSE_BAD_OPTION');
-    expect(badReader.message).toMatch(/reader must be .* got threads/);
-    await expectMountError(mount(dir, new MemFs(), { workerThreads: 0 }), 'ERR_FUSE_BAD_OPTION');
+    const noThreads = await expectMountError(mount(dir, new MemFs(), { workerThreads: 0 }), 'ERR_FUSE_BAD_OPTION');
+    expect(noThreads.message).toMatch(/workerThreads must be an integer from 1 to 8, got 0/);
     await expectMountError(mount(dir, new MemFs(), { workerThreads: 9 }), 'ERR_FUSE_BAD_OPTION');
+    await expectMountError(mount(dir, new MemFs(), { workerThreads: 1.5 }), 'ERR_FUSE_BAD_OPTION');
     expect(await fuseMountsAt(dir)).toEqual([]); // nothing left mounted by the failures
   });
 
@@ -133,12 +131,9 @@ describe('stale mounts', () => {
   });
 });
 
-describe.each(READER_MODES)('%s reader: a hung connection', (reader) => {
-  const readerMounts = new MemfsMounts({ reader });
-  afterEach(() => readerMounts.unmountAll());
-
+describe('a hung connection', () => {
   it('the cleanup helper aborts a hung connection (daemon alive but not answering)', async () => {
-    const { dir, fs, m } = await readerMounts.mount({ seed: (f) => f.writeFile('hang', 'x', { cache: 'direct' }) });
+    const { dir, fs, m } = await mounts.mount({ seed: (f) => f.writeFile('hang', 'x', { cache: 'direct' }) });
     // Every read hangs forever and ignores interrupts: the mount is "hung".
     fs.readHooks.set(fs.resolve('hang').ino, () => new Promise(() => undefined));
     const stuck = runProcess('cat', [`${dir}/hang`], { timeoutMs: 60_000 });
@@ -159,43 +154,25 @@ describe.each(READER_MODES)('%s reader: a hung connection', (reader) => {
   });
 });
 
-describe.each(READER_MODES)('%s reader: daemon shutdown paths leave no mount behind', (reader) => {
-  async function mounted(mode: 'handlers' | 'exithook') {
+describe('daemon shutdown paths leave no mount behind', () => {
+  async function mounted() {
     const dir = await makeMountDir();
     dirs.push(dir);
-    const daemon = startDaemon(dir, { mode, reader });
-    expect(await daemon.waitForLine(/^reader /, 60_000)).toMatch(new RegExp(`^reader ${reader} `));
+    const daemon = startDaemon(dir, { mode: 'exithook' });
     expect(await daemon.waitForLine(/^(mounted|error)/, 60_000)).toBe(`mounted ${dir}`);
     expect(await fuseMountsAt(dir)).toHaveLength(1);
     return { dir, daemon };
   }
 
-  it('SIGTERM with installShutdownHandlers: unmounts, then dies of SIGTERM', async () => {
-    const { dir, daemon } = await mounted('handlers');
-    daemon.kill('SIGTERM');
-    const r = await daemon.exited;
-    // Plain node dies of the re-raised signal; under vite-node the same shows as exit 143 (128 + 15).
-    expect(r.signal === 'SIGTERM' || r.code === 143, JSON.stringify(r)).toBe(true);
-    expect(await fuseMountsAt(dir)).toEqual([]);
-  });
-
-  it('an uncaught error with installShutdownHandlers: unmounts, exits 1', async () => {
-    const { dir, daemon } = await mounted('handlers');
-    daemon.writeLine('throw');
-    const r = await daemon.exited;
-    expect(r.code).toBe(1);
-    expect(await fuseMountsAt(dir)).toEqual([]);
-  });
-
   it('process.exit while mounted: the exit hook detaches the mount', async () => {
-    const { dir, daemon } = await mounted('exithook');
+    const { dir, daemon } = await mounted();
     daemon.writeLine('exit');
     expect((await daemon.exited).code).toBe(0);
     expect(await fuseMountsAt(dir)).toEqual([]);
   });
 
-  it('an uncaught error without handlers: the exit hook still ends the connection, so the process can exit', async () => {
-    const { dir, daemon } = await mounted('exithook');
+  it('an uncaught error: the exit hook still ends the connection, so the process can exit', async () => {
+    const { dir, daemon } = await mounted();
     daemon.writeLine('throw');
     const r = await daemon.exited;
     expect(r.timedOut).toBe(false);
@@ -205,26 +182,23 @@ describe.each(READER_MODES)('%s reader: daemon shutdown paths leave no mount beh
   });
 });
 
-describe.each(READER_MODES)('%s reader: unmount', (reader) => {
-  const readerMounts = new MemfsMounts({ reader });
-  afterEach(() => readerMounts.unmountAll());
-
+describe('unmount', () => {
   it('unmount() ends the session; a second call is a no-op; an external umount also ends it', async () => {
-    const { dir, m } = await readerMounts.mount();
+    const { dir, m } = await mounts.mount();
     await m.unmount();
     expect(m.isMounted).toBe(false);
     expect((await m.ended).reason).toBe('unmounted');
     await m.unmount();
     expect(await fuseMountsAt(dir)).toEqual([]);
 
-    const second = await readerMounts.mount();
+    const second = await mounts.mount();
     const r = await runProcess('umount', ['-c', second.dir]);
     expect(r.code).toBe(0);
     expect((await second.m.ended).reason).toBe('unmounted');
   });
 
   it('a busy mount is detached lazily and its users are cut off after the grace period', async () => {
-    const { dir, m } = await readerMounts.mount();
+    const { dir, m } = await mounts.mount();
     const holder = spawnInteractive('sh', ['-c', `cd ${dir} && echo in && exec sleep 30`]);
     await holder.waitForLine('in');
     await m.unmount({ graceMs: 300 });

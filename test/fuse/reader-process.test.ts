@@ -13,7 +13,7 @@ import { MemfsMounts } from './fixture.js';
 const dirs: string[] = [];
 const daemons: InteractiveChild[] = [];
 const files: string[] = [];
-const mounts = new MemfsMounts({ reader: 'worker' });
+const mounts = new MemfsMounts();
 afterEach(async () => {
   for (const d of daemons.splice(0)) {
     d.kill('SIGKILL');
@@ -24,15 +24,14 @@ afterEach(async () => {
   for (const f of files.splice(0)) await rm(f, { force: true });
 });
 
-/** Starts the memfs daemon with exactly `env` and waits until it is mounted; returns it and its "reader ..." line. */
-async function daemonWith(env: NodeJS.ProcessEnv, ioFile?: string): Promise<{ dir: string; daemon: InteractiveChild; readerLine: string }> {
+/** Starts the memfs daemon with exactly `env` and waits until it is mounted. */
+async function daemonWith(env: NodeJS.ProcessEnv, ioFile?: string): Promise<{ dir: string; daemon: InteractiveChild }> {
   const dir = await makeMountDir();
   dirs.push(dir);
-  const daemon = startDaemon(dir, { mode: 'handlers', env, ioFile });
+  const daemon = startDaemon(dir, { mode: 'exithook', env, ioFile });
   daemons.push(daemon);
-  const readerLine = await daemon.waitForLine(/^(reader|error) /, 60_000);
   expect(await daemon.waitForLine(/^(mounted|error)/, 60_000)).toBe(`mounted ${dir}`);
-  return { dir, daemon, readerLine };
+  return { dir, daemon };
 }
 
 async function daemonStats(daemon: InteractiveChild): Promise<Record<string, unknown>> {
@@ -46,15 +45,14 @@ function inserts(n: number): string {
   return sql;
 }
 
-describe("reader 'auto' in a separate process", () => {
-  it("started without UV_THREADPOOL_SIZE (libuv's 4-thread pool) it picks 'worker', and serves sqlite3 while every handler does fs.promises I/O", async () => {
+describe('a daemon in a separate process', () => {
+  it("started without UV_THREADPOOL_SIZE (libuv's 4-thread pool), serves sqlite3 while every handler does fs.promises I/O", async () => {
     const ioFile = path.join(os.tmpdir(), `fuse-iofile-${process.pid}-${Date.now()}`);
     files.push(ioFile);
     await writeFile(ioFile, '');
     const env = { ...process.env };
     delete env.UV_THREADPOOL_SIZE;
-    const { dir, daemon, readerLine } = await daemonWith(env, ioFile);
-    expect(readerLine).toMatch(/^reader worker libuv pool is 4 threads .* fewer than the 8 that 4 pool readers need/);
+    const { dir, daemon } = await daemonWith(env, ioFile);
     // The variable really is absent from the daemon's start-time environment.
     const environ = await readFile(`/proc/${daemon.pid}/environ`, 'latin1');
     expect(environ.split('\0').some((e) => e.startsWith('UV_THREADPOOL_SIZE='))).toBe(false);
@@ -68,33 +66,38 @@ describe("reader 'auto' in a separate process", () => {
     expect(check.stdout).toBe('ok\n300|44850\n');
 
     const stats = await daemonStats(daemon);
-    expect(stats.reader).toBe('worker');
     expect(stats.fileIoOps as number).toBeGreaterThan(300); // the pool did real work for the handlers
     expect(stats.inflight).toBe(0);
-    daemon.kill('SIGTERM');
-    await daemon.exited;
+    daemon.writeLine('exit');
+    expect((await daemon.exited).code).toBe(0);
     expect(await fuseMountsAt(dir)).toEqual([]);
-  });
-
-  it("started with UV_THREADPOOL_SIZE=16 it picks 'pool'", async () => {
-    const { dir, daemon, readerLine } = await daemonWith({ ...process.env, UV_THREADPOOL_SIZE: '16' });
-    expect(readerLine).toMatch(/^reader pool libuv pool is 16 threads/);
-    expect((await runProcess('cat', [`${dir}/hello.txt`])).stdout).toBe('hello from the daemon\n');
-    expect((await daemonStats(daemon)).reader).toBe('pool');
-  });
-
-  it("started with UV_THREADPOOL_SIZE=7, one short of readers + 4, it picks 'worker'", async () => {
-    const { readerLine } = await daemonWith({ ...process.env, UV_THREADPOOL_SIZE: '7' });
-    expect(readerLine).toMatch(/^reader worker libuv pool is 7 threads/);
   });
 });
 
-describe('a reader thread that dies', () => {
-  it("ends the session with reason 'error', the mount is removed and the waiting client does not hang", async () => {
+/** Reaching into the session for its transport: only a test handles reader threads. */
+function transportOf(m: FuseMount): DevFuseTransport {
+  return (m.session as unknown as { transport: DevFuseTransport }).transport;
+}
+
+describe('reader threads of a mount', () => {
+  it('workerThreads: 2 starts two threads; both exit when the mount goes, and only then is /dev/fuse closed', async () => {
+    const { dir, m } = await mounts.mount({ mount: { workerThreads: 2 }, seed: (f) => f.writeFile('f', 'data\n') });
+    const transport = transportOf(m);
+    const threads = transport.readerThreadsForTesting()!;
+    expect(threads.live).toBe(2);
+    const cats = await Promise.all([1, 2, 3, 4].map(() => runProcess('cat', [`${dir}/f`])));
+    expect(cats.map((c) => c.stdout)).toEqual(['data\n', 'data\n', 'data\n', 'data\n']);
+    await m.unmount();
+    expect((await m.ended).reason).toBe('unmounted');
+    await withTimeout(threads.whenAllExited(), 10_000, 'both reader threads to exit');
+    expect(threads.live).toBe(0);
+    expect(transport.isClosed).toBe(true);
+  });
+
+  it("one that dies ends the session with reason 'error'; the mount is removed and the waiting client does not hang", async () => {
     const { dir, m } = await mounts.mount({ seed: (f) => f.writeFile('f', 'data\n') });
     expect((await runProcess('cat', [`${dir}/f`])).stdout).toBe('data\n');
-    // Reaching into the session for its transport: only a test kills a reader thread.
-    const transport = (m.session as unknown as { transport: DevFuseTransport }).transport;
+    const transport = transportOf(m);
     const [thread] = transport.readerThreadsForTesting()!.threadsForTesting();
     const terminated = thread!.terminate(); // takes effect when its read(2) returns
     const client = runProcess('stat', [`${dir}/g`], { timeoutMs: 30_000 });

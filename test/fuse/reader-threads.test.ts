@@ -129,12 +129,13 @@ describe('reader threads', () => {
   });
 });
 
-describe('DevFuseTransport with reader threads', () => {
+describe('DevFuseTransport', () => {
   it('keeps the descriptor open while a thread is parked in read; the thread drops what it reads after close and exits; then the descriptor is closed', async () => {
     const f = await fifo();
-    const t = new DevFuseTransport(f.readFd);
+    const t = new DevFuseTransport(f.readFd, { threads: 2, bufSize: BUF });
     const c = collector();
-    t.readOnThreads({ threads: 2, bufSize: BUF }, c.sink);
+    t.start(c.sink);
+    const threads = t.readerThreadsForTesting()!;
     writeSync(f.writeFd, Buffer.from('hello'));
     await c.until(() => c.messages.length === 1, 'a message');
     expect(c.messages[0]!.toString()).toBe('hello');
@@ -144,15 +145,63 @@ describe('DevFuseTransport with reader threads', () => {
     expect(() => t.writeSync([Buffer.from('x')])).toThrow(expect.objectContaining({ code: 'ENODEV' }));
     // Each write wakes one thread, which finds the closed flag, drops the bytes and exits.
     writeSync(f.writeFd, Buffer.from('late-1'));
-    await c.until(() => c.stops.length === 1, 'the first thread to stop');
+    await c.until(() => threads.live === 1, 'the first thread to stop');
     expect(t.isClosed).toBe(false);
+    expect(c.stops).toEqual([]); // reported once, when the last thread has stopped
     writeSync(f.writeFd, Buffer.from('late-2'));
-    await c.until(() => c.stops.length === 2, 'the second thread to stop');
+    await c.until(() => c.stops.length === 1, 'the stop report');
     await c.until(() => t.isClosed, 'the descriptor to be closed');
-    expect(c.stops.map((s) => s.code)).toEqual(['ECLOSED', 'ECLOSED']);
+    expect(c.stops.map((s) => s.code)).toEqual(['ECLOSED']);
     expect(c.messages).toHaveLength(1);
     // The FIFO's only reader is gone: writing now fails (Node ignores SIGPIPE).
     expect(() => writeSync(f.writeFd, Buffer.from('nobody'))).toThrow(expect.objectContaining({ code: 'EPIPE' }));
+  });
+
+  it('reports the end of the connection once, after the last thread has stopped', async () => {
+    const f = await fifo();
+    const t = new DevFuseTransport(f.readFd, { threads: 2, bufSize: BUF });
+    const c = collector();
+    let liveAtReport = -1;
+    const threads = (): number => t.readerThreadsForTesting()!.live;
+    t.start({ message: c.sink.message, stopped: (e) => ((liveAtReport = threads()), c.sink.stopped(e)) });
+    writeSync(f.writeFd, Buffer.from('last'));
+    await c.until(() => c.messages.length === 1, 'the message');
+    // No writer left: both threads read end of file, the FIFO's "connection ended".
+    closeSync(f.writeFd);
+    await c.until(() => c.stops.length === 1 && threads() === 0, 'both threads to stop');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(c.stops.map((s) => s.code)).toEqual(['ENODEV']);
+    expect(liveAtReport).toBe(0);
+    t.close();
+    expect(t.isClosed).toBe(true);
+  });
+
+  it('reports a crashed thread at once while another still reads, and closes the descriptor only when that one has exited', async () => {
+    const f = await fifo();
+    const t = new DevFuseTransport(f.readFd, { threads: 2, bufSize: BUF });
+    const c = collector();
+    t.start(c.sink);
+    const threads = t.readerThreadsForTesting()!;
+    const [victim] = threads.threadsForTesting();
+    // terminate() acts when the victim's read(2) returns; each write wakes one thread, not necessarily the victim.
+    const terminated = victim!.terminate();
+    for (let i = 0; i < 50 && c.stops.length === 0; i++) {
+      writeSync(f.writeFd, Buffer.from(`poke-${i}`));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await withTimeout(terminated, 10_000, 'the thread to terminate');
+    await c.until(() => c.stops.length === 1, 'the crash report');
+    expect(c.stops[0]!.code).toBe('ERR_FUSE_READER_CRASHED');
+    expect(threads.live).toBe(1);
+    // What the session does next: close. The survivor is parked in read(2), so the fd stays open.
+    t.close();
+    expect(t.isClosed).toBe(false);
+    const delivered = c.messages.length;
+    writeSync(f.writeFd, Buffer.from('after-close'));
+    await c.until(() => t.isClosed, 'the descriptor to be closed');
+    expect(threads.live).toBe(0);
+    expect(c.stops).toHaveLength(1);
+    expect(c.messages).toHaveLength(delivered);
   });
 
   it('reports a read error other than EINTR/EAGAIN/ENOENT as the stop reason', async () => {
@@ -160,9 +209,9 @@ describe('DevFuseTransport with reader threads', () => {
     const file = path.join(dir, 'wo');
     await writeFile(file, 'x');
     const fd = openSync(file, 'w'); // write-only: read(2) fails with EBADF
-    const t = new DevFuseTransport(fd);
+    const t = new DevFuseTransport(fd, { threads: 1, bufSize: BUF });
     const c = collector();
-    t.readOnThreads({ threads: 1, bufSize: BUF }, c.sink);
+    t.start(c.sink);
     await c.until(() => c.stops.length === 1, 'the stop report');
     expect(c.stops[0]!.code).toBe('EBADF');
     t.close();

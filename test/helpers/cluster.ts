@@ -20,6 +20,14 @@ import { spawnInteractive, type InteractiveChild } from './processes.js';
 export type LeaseSpec =
   | { type: 'static' }
   | {
+      type: 'etcd';
+      /** Client URLs of the etcd members. */
+      endpoints: string[];
+      key: string;
+      /** Go duration, whole seconds; default 2s (etcd's minimum). */
+      ttl?: string;
+    }
+  | {
       type: 'consul';
       url: string;
       key: string;
@@ -30,8 +38,14 @@ export type LeaseSpec =
     };
 
 export interface ClusterNodeSpec {
-  /** lease.candidate; static: default true for node 0 only, consul: default true. */
+  /** lease.candidate; static: default true for node 0 only, consul and etcd: default true. */
   candidate?: boolean;
+  /** Address the node listens on and advertises (default 127.0.0.1; a netns test's own address). */
+  host?: string;
+  /** Command prefix the daemon runs under (see NodeOptions.wrap), e.g. nsenter into a netns. */
+  wrap?: string[];
+  /** etcd: this node's endpoints instead of the lease spec's (e.g. through a delaying relay). */
+  etcdEndpoints?: string[];
   retention?: string;
   retentionMonitorInterval?: string;
 }
@@ -130,10 +144,11 @@ export class ClusterNode {
     private readonly render: (candidate: boolean) => string,
     private _candidate: boolean,
     private readonly cluster: { client: NodeSecurity; opts: ClusterOptions },
+    readonly host = '127.0.0.1',
   ) {}
 
   get url(): string {
-    return `${this.cluster.opts.security?.tls !== undefined ? 'https' : 'http'}://127.0.0.1:${this.port}`;
+    return `${this.cluster.opts.security?.tls !== undefined ? 'https' : 'http'}://${this.host}:${this.port}`;
   }
 
   get candidate(): boolean {
@@ -251,7 +266,7 @@ export class Cluster {
       if (!ports.includes(p)) ports.push(p);
     }
     const scheme = opts.security?.tls !== undefined ? 'https' : 'http';
-    const primaryURL = `${scheme}://127.0.0.1:${ports[0]!}`;
+    const primaryURL = `${scheme}://${opts.nodes?.[0]?.host ?? '127.0.0.1'}:${ports[0]!}`;
     const cluster = new Cluster(opts);
     cluster.client = await clusterClient(opts.security);
     const nodes = cluster.nodes;
@@ -268,12 +283,13 @@ export class Cluster {
       const node = await LiteFSNode.create({
         prefix: `litefs-cluster-${name}-`,
         args: opts.debug ? ['-debug'] : [],
+        ...(spec.wrap !== undefined ? { wrap: spec.wrap } : {}),
         configText: (d) => {
           dirs = d;
           return render(candidate);
         },
       });
-      nodes.push(new ClusterNode(i, name, port, node, render, candidate, cluster));
+      nodes.push(new ClusterNode(i, name, port, node, render, candidate, cluster, spec.host));
     }
     return cluster;
   }
@@ -375,7 +391,7 @@ function renderConfig(a: {
     'fuse:',
     `  dir: ${JSON.stringify(dirs.mountDir)}`,
     'http:',
-    `  addr: "127.0.0.1:${a.port}"`,
+    `  addr: "${a.spec.host ?? '127.0.0.1'}:${a.port}"`,
     ...securityLines(opts.security),
     'lease:',
     `  type: ${opts.lease.type}`,
@@ -385,10 +401,19 @@ function renderConfig(a: {
   if (opts.lease.type === 'static') {
     // Static: every node names the primary (node 0); the primary names itself.
     lines.push(`  hostname: ${JSON.stringify(a.candidate ? a.name : 'node0')}`, `  advertise-url: ${JSON.stringify(a.primaryURL)}`);
+  } else if (opts.lease.type === 'etcd') {
+    lines.push(
+      `  hostname: ${JSON.stringify(a.name)}`,
+      `  advertise-url: "http://${a.spec.host ?? '127.0.0.1'}:${a.port}"`,
+      '  etcd:',
+      `    endpoints: ${JSON.stringify(a.spec.etcdEndpoints ?? opts.lease.endpoints)}`,
+      `    key: ${JSON.stringify(opts.lease.key)}`,
+      `    ttl: ${JSON.stringify(opts.lease.ttl ?? '2s')}`,
+    );
   } else {
     lines.push(
       `  hostname: ${JSON.stringify(a.name)}`,
-      `  advertise-url: "${opts.security?.tls !== undefined ? 'https' : 'http'}://127.0.0.1:${a.port}"`,
+      `  advertise-url: "${opts.security?.tls !== undefined ? 'https' : 'http'}://${a.spec.host ?? '127.0.0.1'}:${a.port}"`,
       '  consul:',
       `    url: ${JSON.stringify(opts.lease.url)}`,
       `    key: ${JSON.stringify(opts.lease.key)}`,
@@ -467,7 +492,7 @@ while not stop.is_set() and (total == 0 or done < total):
             try: db.execute('ROLLBACK')
             except Exception: pass
             raise
-        print('ok %d %d %d' % (nid, cur, time.monotonic_ns()), flush=True)
+        print('ok %d %d %d %d' % (nid, cur, time.monotonic_ns(), int(time.time() * 1000)), flush=True)
         nid += 1; done += 1
     except sqlite3.IntegrityError as e:
         # The row committed although the client saw an error: move on.
@@ -485,6 +510,8 @@ print('done %d' % done, flush=True)
 export interface WriterResult {
   /** Rows whose COMMIT returned OK: id → target index. */
   committed: Map<number, number>;
+  /** When each COMMIT returned OK: id → wall-clock ms (comparable with the daemons' log times). */
+  ackedAt: Map<number, number>;
   errors: string[];
   stdout: string;
   stderr: string;
@@ -542,13 +569,17 @@ export class Writer {
     const r = await this.child.exited;
     clearTimeout(timer);
     const committed = new Map<number, number>();
+    const ackedAt = new Map<number, number>();
     const errors: string[] = [];
     for (const line of r.stdout.split('\n')) {
-      const ok = /^ok (\d+) (\d+) /.exec(line);
-      if (ok !== null) committed.set(Number(ok[1]), Number(ok[2]));
+      const ok = /^ok (\d+) (\d+) \d+ (\d+)/.exec(line);
+      if (ok !== null) {
+        committed.set(Number(ok[1]), Number(ok[2]));
+        ackedAt.set(Number(ok[1]), Number(ok[3]));
+      }
       if (line.startsWith('err ')) errors.push(line);
     }
-    return { committed, errors, stdout: r.stdout, stderr: r.stderr };
+    return { committed, ackedAt, errors, stdout: r.stdout, stderr: r.stderr };
   }
 
   kill(): void {

@@ -33,6 +33,12 @@ export interface NodeOptions {
   configText?: (dirs: { dataDir: string; mountDir: string }) => string;
   /** Prefix of the temporary root directory. */
   prefix?: string;
+  /**
+   * A command the daemon is exec'd through, e.g. ['nsenter',
+   * '--net=/run/netns/X'] to run it in a network namespace. It must exec
+   * (not fork), so the PID stays the daemon's.
+   */
+  wrap?: string[];
 }
 
 export interface ExitInfo {
@@ -166,7 +172,9 @@ export class LiteFSNode {
     this.lastExit = null;
     // process.env carries UV_THREADPOOL_SIZE (vitest.config.ts), which the
     // daemon's FUSE session needs at process start.
-    const child = spawn(process.execPath, [CLI_PATH, 'mount', '-config', this.configPath, ...(this.opts.args ?? [])], {
+    const argv = [process.execPath, CLI_PATH, 'mount', '-config', this.configPath, ...(this.opts.args ?? [])];
+    const [cmd, ...args] = [...(this.opts.wrap ?? []), ...argv] as [string, ...string[]];
+    const child = spawn(cmd, args, {
       cwd: this.root,
       env: { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16' },
       stdio: ['ignore', 'pipe', 'pipe'],

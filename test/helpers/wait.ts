@@ -1,7 +1,7 @@
 /** Polls `cond` every 20 ms until it holds; throws naming `what` after `timeoutMs` (default 10 s). */
-export async function waitUntil(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -11,7 +11,7 @@ afterEach(async () => {
   double = undefined;
 });
 
-/** A real-time lease with a 200ms TTL (the double's session_ttl_min lowered for the test). */
+/** A real-time lease with a 1 s TTL (the double's session_ttl_min lowered for the test). */
 async function shortLease(): Promise<Lease> {
   double = await ConsulTestDouble.start({ sessionTTLMinMs: 100, ttlMultiplier: 1 });
   leaser = new ConsulLeaser({
@@ -19,7 +19,7 @@ async function shortLease(): Promise<Lease> {
     key: 'k',
     hostname: 'a',
     advertiseURL: 'http://a:1',
-    ttlMs: 200,
+    ttlMs: 1_000,
     lockDelayMs: 0,
     requestTimeoutMs: 1_000,
   });
@@ -31,8 +31,10 @@ describe('runRenewLoop', () => {
     const lease = await shortLease();
     const ac = new AbortController();
     let renewals = 0;
+    // A small margin: the default (TTL/4 below 1 s) leaves a loaded machine little slack at this TTL.
     const loop = runRenewLoop(lease, {
       signal: ac.signal,
+      safetyMarginMs: 20,
       onRenew: () => {
         renewals++;
         if (renewals === 5) ac.abort();
@@ -40,7 +42,7 @@ describe('runRenewLoop', () => {
     });
     expect(await loop).toEqual({ reason: 'aborted' });
     expect(renewals).toBe(5);
-    // Five renewals at ~100ms spacing outlast the 200ms TTL; the session is still there.
+    // Five renewals at ~500ms spacing outlast the 1 s TTL; the session is still there.
     expect(double!.session(lease.id)).toBeDefined();
     expect(double!.requests.filter((r) => r.path === `/v1/session/renew/${lease.id}`)).toHaveLength(5);
   });
@@ -48,7 +50,7 @@ describe('runRenewLoop', () => {
   it('ends with ERR_LEASE_EXPIRED when the session disappears', async () => {
     const lease = await shortLease();
     double!.invalidateSession(lease.id);
-    const result = await runRenewLoop(lease, { signal: new AbortController().signal });
+    const result = await runRenewLoop(lease, { signal: new AbortController().signal, safetyMarginMs: 20 });
     expect(result.reason).toBe('expired');
     expect(result.reason === 'expired' && isLeaseError(result.error, 'ERR_LEASE_EXPIRED')).toBe(true);
   });
@@ -59,7 +61,7 @@ describe('runRenewLoop', () => {
     const result = await runRenewLoop(lease, { signal: new AbortController().signal, retryIntervalMs: 20, safetyMarginMs: 20 });
     expect(result.reason).toBe('expired');
     // The attempt was cut off at the lease's own deadline, not at the 1s request timeout.
-    expect(result.reason === 'expired' && !isLeaseError(result.error, 'ERR_LEASE_EXPIRED')).toBe(true);
+    expect(result.reason === 'expired' && isLeaseError(result.error, 'ERR_LEASE_FENCED')).toBe(true);
   });
 
   it('retries transient failures and recovers', async () => {

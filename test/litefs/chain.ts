@@ -1,6 +1,14 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { formatChecksum, formatPos, parseLtxFilename, verifyLtxFile, type VerifyResult } from '../../src/ltx/index.js';
+import {
+  checksumDatabaseFile,
+  formatChecksum,
+  formatPos,
+  parseLtxFilename,
+  verifyLtxFile,
+  type VerifyResult,
+} from '../../src/ltx/index.js';
 import { CLI_PATH, type LiteFSNode } from '../helpers/daemon.js';
 import { runProcess, type ChildResult } from '../helpers/processes.js';
 
@@ -105,12 +113,24 @@ export interface ConsistencyReport {
 export async function checkConsistency(
   node: LiteFSNode,
   db: string,
-  opts: { allowTrimmedStart?: boolean; readPos?: boolean; cache?: Map<string, ChainEntry> } = {},
+  opts: {
+    allowTrimmedStart?: boolean;
+    readPos?: boolean;
+    cache?: Map<string, ChainEntry>;
+    /** Checksum the database in this process instead of running `litefs ltx checksum` (long loops). */
+    inProcess?: boolean;
+  } = {},
 ): Promise<ConsistencyReport> {
   const chain = await readChain(node.ltxDir(db), opts.cache);
   const problems = chainProblems(chain, opts);
   const last = chain[chain.length - 1];
-  const fileChecksum = await cliChecksum(node.databaseFile(db));
+  const image = await withWalFrames(node, db, last);
+  let fileChecksum: bigint;
+  try {
+    fileChecksum = opts.inProcess === true ? await checksumDatabaseFile(image.path) : await cliChecksum(image.path);
+  } finally {
+    await image.cleanup();
+  }
   let pos = '';
   if (last !== undefined) {
     if (fileChecksum !== last.trailer.postApplyChecksum) {
@@ -132,6 +152,55 @@ export async function checkConsistency(
     fileChecksum,
     pos,
   };
+}
+
+/**
+ * The database as of its newest transaction. In WAL mode that is the
+ * database file with the WAL frames of the recorded transactions laid over
+ * it (a checkpoint may not have copied them yet): read here directly from
+ * the WAL file (frame = 24-byte header + page, salts at 8..15 matching the
+ * WAL header's 16..23), independently of the store's own WAL code.
+ * `databaseImage` gives its bytes; `withWalFrames` gives
+ * the path of a file to checksum: the database file itself when no WAL
+ * frame counts.
+ */
+export async function databaseImage(node: LiteFSNode, db: string): Promise<Buffer> {
+  const chain = await readChain(node.ltxDir(db));
+  const image = await withWalFrames(node, db, chain.at(-1));
+  try {
+    return await readFile(image.path);
+  } finally {
+    await image.cleanup();
+  }
+}
+
+async function withWalFrames(
+  node: LiteFSNode,
+  db: string,
+  last: ChainEntry | undefined,
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const dbPath = node.databaseFile(db);
+  const asIs = { path: dbPath, cleanup: async () => {} };
+  if (last === undefined || last.header.walSize === 0n) return asIs;
+  const wal = await readFile(path.join(path.dirname(dbPath), 'wal')).catch(() => null);
+  if (wal === null || wal.length < 32) return asIs;
+  const salt = wal.subarray(16, 24);
+  if (wal.readUInt32BE(16) !== last.header.walSalt1 || wal.readUInt32BE(20) !== last.header.walSalt2) return asIs;
+  const ps = wal.readUInt32BE(8);
+  const end = Number(last.header.walOffset + last.header.walSize);
+  const image = Buffer.from(await readFile(dbPath));
+  let out = Buffer.alloc(Math.max(image.length, last.header.commit * ps));
+  image.copy(out);
+  for (let at = 32; at + 24 + ps <= end; at += 24 + ps) {
+    if (!wal.subarray(at + 8, at + 16).equals(salt)) throw new Error(`${db}: WAL frame at ${at} has foreign salts`);
+    const pgno = wal.readUInt32BE(at);
+    wal.copy(out, (pgno - 1) * ps, at + 24, at + 24 + ps);
+  }
+  out = out.subarray(0, last.header.commit * ps);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'litefs-walimage-'));
+  const file = path.join(dir, 'image.db');
+  await writeFile(file, out);
+  return { path: file, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /** Number of LTX files (not *.tmp) in a directory. */

@@ -12,7 +12,7 @@ import { runSqlite3 } from '../helpers/sqlite-clients.js';
  */
 
 export type ClientKind = 'sqlite3' | 'python' | 'better-sqlite3';
-export type JournalMode = 'delete' | 'truncate' | 'persist';
+export type JournalMode = 'delete' | 'truncate' | 'persist' | 'wal';
 
 export interface SqlClient {
   readonly kind: ClientKind;
@@ -164,4 +164,4 @@ export function openClient(kind: ClientKind, dbPath: string): SqlClient {
 }
 
 export const CLIENT_KINDS: readonly ClientKind[] = ['sqlite3', 'python', 'better-sqlite3'];
-export const JOURNAL_MODES: readonly JournalMode[] = ['delete', 'truncate', 'persist'];
+export const JOURNAL_MODES: readonly JournalMode[] = ['delete', 'truncate', 'persist', 'wal'];

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { realFS } from '../../src/store/sys.js';
 import { listLtxFiles } from '../../src/store/ltx-files.js';
 import { createTestNode, type TestNode, type TestNodeOptions } from './node.js';
 import { parseExposition, sampleValue, type Family } from './prom-text.js';
@@ -36,7 +37,7 @@ async function scrape(n: TestNode): Promise<{ families: Map<string, Family>; con
 
 async function ltxBytes(dir: string): Promise<number> {
   let total = 0;
-  for (const f of await listLtxFiles(dir)) total += (await stat(f.path)).size;
+  for (const f of await listLtxFiles(realFS, dir)) total += (await stat(f.path)).size;
   return total;
 }
 
@@ -135,7 +136,7 @@ describe('GET /metrics', () => {
     expect(sampleValue((await scrape(n)).families, 'litefs_db_ltx_count', { db: 'a.db' })).toBe(5);
 
     await n.store.enforceRetention(Date.now() + 60_000);
-    const left = await listLtxFiles(a.db.ltxDir);
+    const left = await listLtxFiles(realFS, a.db.ltxDir);
     expect(left.map((f) => path.basename(f.path))).toEqual(['0000000000000005-0000000000000005.ltx']);
     const m = (await scrape(n)).families;
     expect(sampleValue(m, 'litefs_db_ltx_reap_count', { db: 'a.db' })).toBe(4);

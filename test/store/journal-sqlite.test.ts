@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { realFS } from '../../src/store/sys.js';
 import {
   JournalReader,
   fileHandleSource,
@@ -107,7 +108,7 @@ async function rollBackAndCompare(dir: string): Promise<Awaited<ReturnType<typeo
   await copyFile(db, join(copyDir, 'db'));
   await copyFile(journal, join(copyDir, 'db-journal'));
 
-  const res = await rollbackJournalFile(db, journal);
+  const res = await rollbackJournalFile(realFS, db, journal);
   const ours = await readFile(db);
   const before = await readFile(join(dir, 'before.db'));
   expect(ours.length).toBe(before.length);
@@ -267,7 +268,7 @@ describe('rollback of journals left by a killed SQLite writer', () => {
     const journal = join(dir, 'db-journal');
     expect((await stat(journal)).size).toBeGreaterThan(0);
     expect(await isHotJournalFile(journal)).toBe(false);
-    const res = await rollbackJournalFile(join(dir, 'db'), journal);
+    const res = await rollbackJournalFile(realFS, join(dir, 'db'), journal);
     expect(res).toMatchObject({ hot: false, removed: true, pagesRestored: 0, originalPageCount: null });
     await expect(stat(journal)).rejects.toThrow(/ENOENT/);
     expect((await readFile(join(dir, 'db'))).equals(await readFile(join(dir, 'before.db')))).toBe(true);
@@ -289,7 +290,7 @@ describe('rollback of journals left by a killed SQLite writer', () => {
     expect(head.subarray(0, 28).equals(Buffer.alloc(28))).toBe(true);
     expect(await isHotJournalFile(journal)).toBe(false);
     const before = await readFile(path);
-    expect(await rollbackJournalFile(path, journal)).toMatchObject({ hot: false, removed: true, pagesRestored: 0 });
+    expect(await rollbackJournalFile(realFS, path, journal)).toMatchObject({ hot: false, removed: true, pagesRestored: 0 });
     expect((await readFile(path)).equals(before)).toBe(true);
   });
 
@@ -297,7 +298,7 @@ describe('rollback of journals left by a killed SQLite writer', () => {
     const dir = await mkdtemp(join(tmpdir(), 'litefs-journal-'));
     dirs.push(dir);
     expect(await isHotJournalFile(join(dir, 'nope-journal'))).toBe(false);
-    expect(await rollbackJournalFile(join(dir, 'nope'), join(dir, 'nope-journal'))).toMatchObject({ hot: false, removed: false });
+    expect(await rollbackJournalFile(realFS, join(dir, 'nope'), join(dir, 'nope-journal'))).toMatchObject({ hot: false, removed: false });
   });
 
   it('matches SQLite across random workloads', async () => {

@@ -7,6 +7,7 @@ import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { LtxDecoder, checksumDatabaseFile, formatPos, hex64, verifyLtxFile } from '../../src/ltx/index.js';
 import type { DBChange } from '../../src/store/db.js';
 import { checksumOf, expectedImage, listDir, makeDatabase, startTransferServer, tempDir, type TransferServer } from './helpers.js';
+import { LockError, noClientLocks } from '../../src/store/index.js';
 
 /*
  * POST /import and GET /export against a real store and API server in this
@@ -208,8 +209,9 @@ describe('POST /import', () => {
     const streamed = await post(s, 'app.db', Readable.from(chunks()));
     expect(streamed.status).toBe(413);
     expect(streamed.text).toMatch(/^an upload of \d+ bytes exceeds the import limit of 16384 bytes/);
-    expect(await listDir(ltxDir(s, 'app.db'))).toEqual([]);
-    expect(s.store.db('app.db')!.exists).toBe(false);
+    // A database the refused import would have created leaves nothing behind.
+    await expect(listDir(path.dirname(ltxDir(s, 'app.db')))).rejects.toThrow(/ENOENT/);
+    expect(s.store.db('app.db')).toBeUndefined();
   });
 
   it('names http.max-import-size in the 413 when that cap is what an upload exceeds', async () => {
@@ -237,15 +239,25 @@ describe('POST /import', () => {
     expect((await post(s, 'app.db', await readFile(small))).status).toBe(200);
     const db = s.store.db('app.db')!;
     const pos = db.pos;
-    const reader = await db.locks.acquireReadLock();
+    // A SQLite reader in another process, as the store sees it through the
+    // mount: its SHARED lock keeps the store's exclusive lock waiting.
+    let readerHolds = true;
+    s.store.clientLocks = {
+      ...noClientLocks,
+      exclusive: async (name, _kind, signal) => {
+        while (readerHolds) {
+          if (signal.aborted) throw new LockError('ERR_LOCK_TIMEOUT', `${name}: SQLite clients held the SHARED lock; gave up waiting`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        return async () => {};
+      },
+    };
     try {
       const r = await post(s, 'app.db', await readFile(other));
       expect(r.status).toBe(503);
-      expect(r.text).toMatch(
-        /^app\.db: SQLite clients kept the database busy: timed out after 300 ms waiting for SHARED for the write lock/,
-      );
+      expect(r.text).toMatch(/^app\.db: SQLite clients kept the database busy: app\.db: SQLite clients held the SHARED lock/);
     } finally {
-      reader.release();
+      readerHolds = false;
     }
     expect(db.pos).toEqual(pos);
     expect(await listDir(ltxDir(s, 'app.db'))).toEqual(['0000000000000001-0000000000000001.ltx']);

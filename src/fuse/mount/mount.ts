@@ -4,8 +4,7 @@ import path from 'node:path';
 import { silentLogger, withTimeout, type Logger } from '../../internal/index.js';
 import { FuseMountError } from '../errors.js';
 import type { FuseFilesystem } from '../filesystem.js';
-import type { Negotiated } from '../session/negotiate.js';
-import { POOL_HEADROOM, startThreadpoolSize } from '../session/reader-mode.js';
+import { readBufferSize, type Negotiated } from '../session/negotiate.js';
 import { FuseSession, checkSessionOptions, type InvalEntryOptions, type SessionEnd, type SessionOptions } from '../session/session.js';
 import type { SessionStats } from '../session/stats.js';
 import { DevFuseTransport } from '../session/transport.js';
@@ -36,6 +35,12 @@ export interface MountOptions extends SessionOptions {
   /** Time allowed for mount(8) and for INIT; default 10 s. */
   mountTimeoutMs?: number;
   /**
+   * Threads reading /dev/fuse, 1-8. Default 1: a thread re-arms its read as
+   * soon as it has handed a message over, so a second one added no round
+   * trips worth its V8 isolate (native-notes/fuse.md §8).
+   */
+  workerThreads?: number;
+  /**
    * If the process exits while still mounted, the connection is always
    * aborted (the process could not exit otherwise: see registry.ts). With
    * this (default true) the mount is also detached; false leaves it behind
@@ -55,6 +60,14 @@ function checkName(field: string, v: string): void {
   if (!NAME_RE.test(v) || v.length > 64) {
     throw new FuseMountError('ERR_FUSE_BAD_OPTION', `${field} must be 1-64 characters of [A-Za-z0-9._+-], got ${JSON.stringify(v)}`);
   }
+}
+
+function checkWorkerThreads(v: number | undefined): number {
+  const n = v ?? 1;
+  if (!Number.isInteger(n) || n < 1 || n > 8) {
+    throw new FuseMountError('ERR_FUSE_BAD_OPTION', `workerThreads must be an integer from 1 to 8, got ${String(n)}`);
+  }
+  return n;
 }
 
 /**
@@ -213,7 +226,7 @@ function openDevice(devicePath: string): Promise<number> {
  * (found through mountinfo, never by touching the path); check the path is a
  * directory; open /dev/fuse; run `mount -i -t fuse.<subtype> -o
  * fd=3,rootmode=40000,user_id=0,group_id=0[,allow_other][,default_permissions]
- * <fsname> <mountpoint>` with the device as the child's fd 3; start reading.
+ * <fsname> <mountpoint>` with the device as the child's fd 3; start the reader threads.
  */
 export async function mount(mountpoint: string, filesystem: FuseFilesystem, opts: MountOptions = {}): Promise<FuseMount> {
   const logger = opts.logger ? safeLogger(opts.logger) : silentLogger;
@@ -221,18 +234,9 @@ export async function mount(mountpoint: string, filesystem: FuseFilesystem, opts
   const subtype = opts.subtype ?? 'fusets';
   checkName('fsname', fsname);
   checkName('subtype', subtype);
-  const { reader, readers } = checkSessionOptions(opts);
-  const poolSize = startThreadpoolSize();
-  if (reader === 'pool' && poolSize !== undefined && poolSize <= readers) {
-    // Every pool thread would sit in read(2) on /dev/fuse: the first handler
-    // that used the pool (any fs.promises call) would wait forever, and so
-    // would its client. Refuse before mounting rather than hang after.
-    throw new FuseMountError(
-      'ERR_FUSE_BAD_OPTION',
-      `reader 'pool' with ${readers} readers needs a libuv pool of more than ${readers} threads (${readers + POOL_HEADROOM} advised), ` +
-        `but UV_THREADPOOL_SIZE was ${poolSize} at process start: set it before node starts, lower readers, or use reader 'worker'`,
-    );
-  }
+  // Bad options fail here, before anything is mounted.
+  const { maxWrite } = checkSessionOptions(opts);
+  const workerThreads = checkWorkerThreads(opts.workerThreads);
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new FuseMountError('ERR_FUSE_NOT_ROOT', `mounting FUSE needs root (running as uid ${process.getuid()})`);
   }
@@ -264,7 +268,8 @@ export async function mount(mountpoint: string, filesystem: FuseFilesystem, opts
       fs.closeSync(fd);
       throw new FuseMountError('ERR_FUSE_MOUNT_FAILED', `mount of ${fsname} at ${mp} failed: ${describeResult(r)}`);
     }
-    const session = new FuseSession(filesystem, new DevFuseTransport(fd), opts);
+    const transport = new DevFuseTransport(fd, { threads: workerThreads, bufSize: readBufferSize(maxWrite) });
+    const session = new FuseSession(filesystem, transport, opts);
     const entries = await fuseMountsAt(mp);
     const connection = entries[entries.length - 1]?.minor;
     try {
@@ -290,7 +295,7 @@ export async function mount(mountpoint: string, filesystem: FuseFilesystem, opts
         await clearFuseMounts(mp, { logger }).catch((e: unknown) => logger.error({ err: e }, 'fuse: could not remove the failed mount'));
       }
     });
-    logger.info({ mountpoint: mp, fsname, subtype, connection }, 'fuse: mounted');
+    logger.info({ mountpoint: mp, fsname, subtype, connection, workerThreads }, 'fuse: mounted');
     return m;
   } finally {
     if (!registered) release(mp);

@@ -46,22 +46,13 @@ function liveEntries(): Entry[] {
   return out;
 }
 
-/** Mounts this process serves. */
-export function activeMounts(): RegisteredMount[] {
-  return liveEntries().map((e) => e.mount);
-}
-
-/** Unmounts everything this process serves (for shutdown handlers). */
-export async function unmountAll(): Promise<void> {
-  await Promise.allSettled(activeMounts().map((m) => m.unmount()));
-}
-
 /**
  * Runs on process exit with sessions still running, when nothing
  * asynchronous can run any more. Without it the process cannot even exit:
- * libuv joins its pool threads at exit, and the readers parked in read(2)
- * on /dev/fuse only return when the connection ends (measured: a bare
- * process.exit() while mounted hangs forever). So every live connection is
+ * Node joins its worker threads at exit, and a reader thread parked in
+ * read(2) on /dev/fuse returns only when the connection ends
+ * (Worker.terminate() cannot interrupt it; measured: a bare process.exit()
+ * while mounted hangs forever). So every live connection is
  * aborted (which also fails any request still waiting on it, instead of
  * leaving clients hung), and, unless the mount asked otherwise, detached
  * with `umount -c -l`, which neither stats the mount nor waits for us.

@@ -82,7 +82,3 @@ export function flagsOf(caps: Iterable<Capability>): bigint {
   for (const c of caps) flags |= capabilityMask(c);
   return flags;
 }
-
-export function isCapability(name: string): name is Capability {
-  return Object.prototype.hasOwnProperty.call(CAPABILITY_BITS, name);
-}

@@ -46,10 +46,5 @@ export const F_UNLCK = 2;
 /** renameat2 flags a RENAME2 request can carry. */
 export const RENAME_FLAGS = { NOREPLACE: 1 << 0, EXCHANGE: 1 << 1, WHITEOUT: 1 << 2 } as const;
 
-/** The interrupt request's unique carries this bit on top of the interrupted request's unique. */
-export const INT_REQ_BIT = 1n;
-
 /** The kernel's largest lock end offset (OFFSET_MAX): a lock "to end of file". */
 export const LOCK_END_MAX = 0x7fff_ffff_ffff_ffffn;
-
-export const ROOT_ID = 1n;

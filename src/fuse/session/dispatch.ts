@@ -25,13 +25,14 @@ import { RequestContext } from './context.js';
 import type { OnceLog } from './errorlog.js';
 import type { Inflight } from './inflight.js';
 import type { LookupCounts } from './lookups.js';
-import type { SessionCounters } from './stats.js';
+import type { SessionStats } from './stats.js';
 
 /**
  * Where replies go. `onRejected` runs if the kernel did not take the reply
  * (the request was interrupted away, or the connection is gone); lookup
- * counts are raised before sending and lowered again there, so a FORGET
- * racing with an asynchronous reply write can never see a count too low.
+ * counts are raised before the reply is written and lowered again there,
+ * so a FORGET the kernel sends as soon as it has the reply can never find a
+ * count too low.
  */
 export interface ReplySink {
   send(unique: bigint, chunks: Buffer[], onRejected?: () => void): void;
@@ -45,7 +46,7 @@ export interface DispatchDeps {
   debug: boolean;
   /** How GETXATTR is answered: ENOSYS (the kernel stops asking) or ENODATA ("no such attribute"). */
   getxattrErrno: number;
-  stats: SessionCounters;
+  stats: SessionStats;
   onDestroy: () => Promise<void>;
   /** Whether INIT granted a capability (false before INIT). */
   granted: (cap: Capability) => boolean;

@@ -8,8 +8,8 @@ const MAX_EARLY = 1024;
  * Requests being handled, by unique id, so INTERRUPT can find them.
  *
  * With several readers the INTERRUPT can be dispatched before the request
- * it names (both were read, by different pool threads, at about the same
- * time). Per the kernel's fuse documentation such an interrupt is kept for
+ * it names (both were read, by different reader threads, at about the
+ * same time). Per the kernel's fuse documentation such an interrupt is kept for
  * a short while; if the request shows up it is interrupted at once,
  * otherwise the INTERRUPT is answered EAGAIN: the kernel then requeues it if
  * the request is still outstanding, or ignores the answer (the write fails

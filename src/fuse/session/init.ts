@@ -9,7 +9,7 @@ import {
   PROTOCOL_MAJOR,
   PROTOCOL_MINOR,
   type InitInfo,
-  type NegotiatedTerms,
+  type Negotiated,
   type NegotiationLimits,
   applyAdjust,
   negotiate,
@@ -36,7 +36,7 @@ export interface InitSettings {
 /** What to send back for one INIT request. */
 export type InitAnswer =
   /** The kernel speaks a newer major: answer with ours and expect another INIT. */
-  { kind: 'retry'; out: InitOut } | { kind: 'ok'; out: InitOut; negotiated: NegotiatedTerms };
+  { kind: 'retry'; out: InitOut } | { kind: 'ok'; out: InitOut; negotiated: Negotiated };
 
 /**
  * Decides the INIT reply: default capabilities (locks only when the

@@ -1,5 +1,4 @@
 import type { InitIn } from '../protocol/decode.js';
-import type { ReaderInfo } from './reader-mode.js';
 import type { InitOut } from '../protocol/encode.js';
 import { type Capability, INIT_EXT_BIT, capabilitiesOf, flagsOf, isRequestable } from '../protocol/capabilities.js';
 
@@ -22,6 +21,11 @@ export const MAX_PAGES_LIMIT = 256;
 export const MAX_WRITE_LIMIT = MAX_PAGES_LIMIT * PAGE_SIZE;
 /** Without FUSE_MAX_PAGES the kernel uses 32 pages per request. */
 const DEFAULT_MAX_PAGES = 32;
+
+/** The kernel refuses a read of /dev/fuse into less than header + fuse_write_in + max_write; one page covers the first two. */
+export function readBufferSize(maxWrite: number): number {
+  return maxWrite + PAGE_SIZE;
+}
 
 /** What the filesystem's init hook sees. */
 export interface InitInfo {
@@ -65,12 +69,7 @@ export interface Negotiated {
   maxBackground: number;
   congestionThreshold: number;
   timeGran: number;
-  /** How the session reads the device ('pool' or 'worker') and why; set by the session, not by the kernel. */
-  reader: ReaderInfo;
 }
-
-/** What INIT itself decides: everything in Negotiated but the reader mode. */
-export type NegotiatedTerms = Omit<Negotiated, 'reader'>;
 
 export interface NegotiationLimits {
   maxWrite: number;
@@ -100,7 +99,7 @@ export function negotiate(
   kernel: InitIn,
   requested: ReadonlySet<Capability>,
   limits: NegotiationLimits,
-): { out: InitOut; negotiated: NegotiatedTerms } {
+): { out: InitOut; negotiated: Negotiated } {
   const kernelCaps = capabilitiesOf(kernel.flags);
   const wanted = new Set<Capability>();
   for (const c of requested) if (isRequestable(c)) wanted.add(c);

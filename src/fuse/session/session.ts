@@ -12,52 +12,13 @@ import { Inflight } from './inflight.js';
 import { LookupCounts } from './lookups.js';
 import { answerInit } from './init.js';
 import { MAX_WRITE_LIMIT, type Negotiated } from './negotiate.js';
-import { type SessionCounters, type SessionStats, emptyStats } from './stats.js';
+import { type SessionStats, emptyStats } from './stats.js';
 import type { FuseTransport } from './transport.js';
-import { type ReaderInfo, type ReaderOption, chooseReader, startThreadpoolSize } from './reader-mode.js';
 import { FuseReaderError } from './reader-error.js';
 import type { ReaderStop } from './reader-threads.js';
 import { logSafe, safeLogger } from './logsafe.js';
 
 export interface SessionOptions {
-  /**
-   * How the device is read.
-   * - 'pool': `readers` concurrent fs.read calls on libuv's thread pool. Each
-   *   parks a pool thread for the whole session; with libuv's default pool
-   *   of 4 and 4 readers no fs.promises call of a handler ever runs, and the
-   *   client of the first such request hangs in D state.
-   * - 'worker': `workerThreads` dedicated threads loop on a blocking read and
-   *   pass each message to this thread; the pool stays free.
-   * - 'auto' (default): 'pool' only when the process was STARTED with
-   *   UV_THREADPOOL_SIZE >= readers + 4 (read from /proc/self/environ:
-   *   libuv sizes its pool once, before user code can change process.env),
-   *   otherwise 'worker'. The choice and its reason are logged (info) and
-   *   reported in `negotiated.reader` and `stats().reader`.
-   */
-  reader?: ReaderOption;
-  /**
-   * 'pool' mode: concurrent reads outstanding on the device. Each one parks
-   * a libuv pool thread, so keep it well below UV_THREADPOOL_SIZE; the rest
-   * of the pool serves the filesystem's own file I/O and asynchronous
-   * notifications. Default 4: with one synchronous client, 4 readers gave
-   * ~30-34k round trips/s where 2 gave ~14-22k on the 2-core test machine,
-   * because a reader is then always already parked in read(2) when the next
-   * request comes (native-notes/fuse.md).
-   */
-  readers?: number;
-  /**
-   * 'worker' mode: reader threads, 1-8. Default 1: a thread re-arms its
-   * read as soon as it has handed a message over, so a second one did not
-   * add round trips (native-notes/fuse.md), and each costs a V8 isolate.
-   */
-  workerThreads?: number;
-  /**
-   * 'sync' (default) writes replies with writeSync from the event loop: a
-   * reply write never waits for a client, and it saves a pool round trip.
-   * 'async' writes them on the pool (measured ~2x slower); then a buffer a
-   * READ handler returns must not change until the reply is written.
-   */
-  replyMode?: 'sync' | 'async';
   /** Largest WRITE the kernel may send, 4 KiB – 1 MiB. Default 1 MiB. */
   maxWrite?: number;
   maxReadahead?: number;
@@ -86,44 +47,19 @@ export interface InvalEntryOptions {
 }
 
 /** Validates the numeric options; throws ERR_FUSE_BAD_OPTION naming the field. */
-export function checkSessionOptions(opts: SessionOptions): {
-  readers: number;
-  maxWrite: number;
-  reader: ReaderOption;
-  workerThreads: number;
-} {
-  const readers = opts.readers ?? 4;
-  if (!Number.isInteger(readers) || readers < 1 || readers > 64) {
-    throw new FuseMountError('ERR_FUSE_BAD_OPTION', `readers must be an integer from 1 to 64, got ${String(readers)}`);
-  }
-  const reader = opts.reader ?? 'auto';
-  if (reader !== 'pool' && reader !== 'worker' && reader !== 'auto') {
-    throw new FuseMountError('ERR_FUSE_BAD_OPTION', `reader must be 'pool', 'worker' or 'auto', got ${String(reader)}`);
-  }
-  const workerThreads = opts.workerThreads ?? DEFAULT_WORKER_THREADS;
-  if (!Number.isInteger(workerThreads) || workerThreads < 1 || workerThreads > 8) {
-    throw new FuseMountError('ERR_FUSE_BAD_OPTION', `workerThreads must be an integer from 1 to 8, got ${String(workerThreads)}`);
-  }
+export function checkSessionOptions(opts: SessionOptions): { maxWrite: number } {
   const maxWrite = opts.maxWrite ?? MAX_WRITE_LIMIT;
   if (!Number.isInteger(maxWrite) || maxWrite < 4096 || maxWrite > MAX_WRITE_LIMIT) {
     throw new FuseMountError('ERR_FUSE_BAD_OPTION', `maxWrite must be an integer from 4096 to ${MAX_WRITE_LIMIT}, got ${String(maxWrite)}`);
   }
-  if (opts.replyMode !== undefined && opts.replyMode !== 'sync' && opts.replyMode !== 'async') {
-    throw new FuseMountError('ERR_FUSE_BAD_OPTION', `replyMode must be 'sync' or 'async', got ${String(opts.replyMode)}`);
-  }
-  return { readers, maxWrite, reader, workerThreads };
+  return { maxWrite };
 }
 
-const DEFAULT_WORKER_THREADS = 1;
-
-/** WRITE payloads at least this large keep the read buffer; a new one is allocated for the reader. */
-const TRANSFER_MIN = 64 * 1024;
-
 /**
- * One FUSE connection: reads requests from a transport (several concurrent
- * reads on libuv's pool, or dedicated reader threads: see `reader`),
- * dispatches each to the filesystem without waiting for earlier ones, and
- * writes replies and notifications from this thread.
+ * One FUSE connection: takes each request the transport pushes, dispatches
+ * it to the filesystem without waiting for earlier ones, and writes replies
+ * and notifications from this thread. How messages are read is the
+ * transport's business.
  */
 export class FuseSession {
   readonly ended: Promise<SessionEnd>;
@@ -135,21 +71,16 @@ export class FuseSession {
 
   private readonly logger: Logger;
   private readonly debug: boolean;
-  private readonly readerInfo: ReaderInfo;
-  private readonly bufSize: number;
-  private readonly replyAsync: boolean;
+  private readonly maxWrite: number;
   private readonly onceLog: OnceLog;
-  private readonly counts: SessionCounters = emptyStats();
+  private readonly counts: SessionStats = emptyStats();
   private readonly lookups = new LookupCounts();
   private readonly inflight: Inflight;
   private readonly dispatcher: Dispatcher;
   private readonly sink: ReplySink;
 
-  private activeReaders = 0;
   private running = false;
   private finished = false;
-  private endReason: SessionEndReason | undefined;
-  private endError: unknown;
   private negotiatedValue: Negotiated | undefined;
   private destroyed = false;
 
@@ -160,24 +91,7 @@ export class FuseSession {
   ) {
     this.logger = opts.logger ? safeLogger(opts.logger) : silentLogger;
     this.debug = opts.debug ?? false;
-    const { readers, maxWrite, reader, workerThreads } = checkSessionOptions(opts);
-    const workerCapable = typeof transport.readOnThreads === 'function';
-    if (reader === 'worker' && !workerCapable) {
-      throw new FuseMountError(
-        'ERR_FUSE_BAD_OPTION',
-        "reader 'worker' needs a transport with readOnThreads (DevFuseTransport has it); this one can only be read in 'pool' mode",
-      );
-    }
-    this.readerInfo = chooseReader({
-      requested: reader,
-      poolReaders: readers,
-      workerThreads,
-      workerCapable,
-      threadpoolSize: startThreadpoolSize(),
-    });
-    // The kernel refuses reads into buffers smaller than header + write_in + max_write.
-    this.bufSize = maxWrite + 4096;
-    this.replyAsync = opts.replyMode === 'async';
+    this.maxWrite = checkSessionOptions(opts).maxWrite;
     this.onceLog = new OnceLog(this.logger);
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve;
@@ -198,8 +112,8 @@ export class FuseSession {
   }
 
   /**
-   * Starts the readers and resolves once INIT has been answered (rejects if
-   * INIT failed or the connection ended first). Call once the device is
+   * Starts the transport and resolves once INIT has been answered (rejects
+   * if INIT failed or the connection ended first). Call once the device is
    * mounted: /dev/fuse refuses reads (EPERM) before that.
    */
   start(): Promise<Negotiated> {
@@ -209,44 +123,21 @@ export class FuseSession {
       this.rejectStart = reject;
     });
     this.running = true;
-    const r = this.readerInfo;
-    this.logger.info(
-      { reader: r.mode, requested: r.requested, readers: r.readers, threadpoolSize: r.threadpoolSize ?? null, reason: r.reason },
-      `fuse: reading /dev/fuse in '${r.mode}' mode`,
-    );
-    if (r.mode === 'pool' && r.threadpoolSize !== undefined && r.threadpoolSize < r.threadpoolNeeded) {
-      this.logger.warn(
-        { threadpoolSize: r.threadpoolSize, needed: r.threadpoolNeeded },
-        "fuse: 'pool' reader mode with a small libuv pool: handlers' fs.promises calls may wait forever (start the process with a larger UV_THREADPOOL_SIZE or use reader 'worker')",
+    try {
+      this.transport.start({ message: (m) => this.onMessage(m), stopped: (err) => this.onStopped(err) });
+    } catch (err) {
+      this.finish(
+        'error',
+        new FuseReaderError(
+          'ERR_FUSE_READER_START_FAILED',
+          `fuse: reading /dev/fuse could not start: ${String((err as Error)?.message ?? err)}`,
+          {
+            cause: err,
+          },
+        ),
       );
     }
-    this.activeReaders = r.readers;
-    if (r.mode === 'pool') {
-      for (let i = 0; i < r.readers; i++) this.readInto(Buffer.allocUnsafe(this.bufSize));
-    } else {
-      try {
-        this.transport.readOnThreads!(
-          { threads: r.readers, bufSize: this.bufSize },
-          { message: (m) => this.onThreadMessage(m), stopped: (err) => this.onThreadStopped(err) },
-        );
-      } catch (err) {
-        this.activeReaders = 1;
-        this.readerStopped(
-          'error',
-          new FuseReaderError(
-            'ERR_FUSE_READER_START_FAILED',
-            `fuse: reader threads could not start: ${String((err as Error)?.message ?? err)}`,
-            { cause: err },
-          ),
-        );
-      }
-    }
     return this.startPromise;
-  }
-
-  /** The reader mode in use ('pool' or 'worker') and why it was chosen. */
-  get reader(): ReaderInfo {
-    return this.readerInfo;
   }
 
   /** INIT outcome; undefined before INIT. */
@@ -270,7 +161,6 @@ export class FuseSession {
       unexpectedErrors: this.onceLog.total,
       inflight: this.inflight.size,
       knownNodes: this.lookups.size,
-      reader: this.readerInfo.mode,
     };
   }
 
@@ -334,54 +224,8 @@ export class FuseSession {
     }
   }
 
-  private readInto(buf: Buffer): void {
-    this.transport.read(buf, (err, n) => this.onRead(buf, err, n));
-  }
-
-  private onRead(buf: Buffer, err: NodeJS.ErrnoException | null, n: number): void {
-    if (err) {
-      const code = err.code;
-      // ENOENT: the request was interrupted away while being copied to us.
-      if ((code === 'EINTR' || code === 'EAGAIN' || code === 'ENOENT') && this.running) {
-        this.readInto(buf);
-        return;
-      }
-      if (code === 'ENODEV') this.readerStopped('unmounted');
-      else if (code === 'ECONNABORTED') this.readerStopped('aborted');
-      else {
-        this.logger.error({ err }, 'fuse: reading /dev/fuse failed; this reader stops');
-        this.readerStopped('error', err);
-      }
-      return;
-    }
-    if (n === 0) {
-      this.readerStopped('unmounted');
-      return;
-    }
-    this.counts.requests++;
-    let req: DecodedRequest;
-    try {
-      req = decodeRequest(buf, n);
-    } catch (e) {
-      this.malformed(e);
-      this.readInto(buf);
-      return;
-    }
-    let next = buf;
-    if (req.body.op === 'write') {
-      const w = req.body.req;
-      if (w.data.length >= TRANSFER_MIN) next = Buffer.allocUnsafe(this.bufSize);
-      else w.data = Buffer.from(w.data);
-    }
-    // Queue the next read before handling, so the kernel can hand this
-    // reader another request while the handler runs.
-    this.readInto(next);
-    this.handle(req);
-  }
-
-  /** 'worker' mode: a whole message in a buffer of its own (nothing to copy out of it). */
-  private onThreadMessage(msg: Buffer): void {
-    // Threads still parked when the session finished may deliver a last message: nobody is left to answer it.
+  private onMessage(msg: Buffer): void {
+    // The transport may have read it before the session finished: nobody is left to answer it.
     if (this.finished) return;
     this.counts.requests++;
     let req: DecodedRequest;
@@ -394,15 +238,14 @@ export class FuseSession {
     this.handle(req);
   }
 
-  private onThreadStopped(err: ReaderStop): void {
+  private onStopped(err: ReaderStop): void {
     const code = err.code;
-    if (code === 'ENODEV') this.readerStopped('unmounted');
-    else if (code === 'ECONNABORTED') this.readerStopped('aborted');
-    else if (code === 'ECLOSED') this.readerStopped(this.endReason ?? 'unmounted');
+    // ECLOSED only follows close(), which only a finished session calls.
+    if (code === 'ENODEV' || code === 'ECLOSED') this.finish('unmounted');
+    else if (code === 'ECONNABORTED') this.finish('aborted');
     else {
-      this.logger.error({ err }, `fuse: a reader thread stopped (${code}); the session ends`);
-      // Unlike a pool read, a thread that died took its read loop with it: end now rather than limp on.
-      this.readerStopped('error', err, true);
+      this.logger.error({ err }, `fuse: reading /dev/fuse stopped (${code}); the session ends`);
+      this.finish('error', err);
     }
   }
 
@@ -435,26 +278,20 @@ export class FuseSession {
     this.dispatcher.error(err.unique, Errno.EIO!);
   }
 
+  /**
+   * Replies are written synchronously from this thread: the device never
+   * blocks a reply write (the kernel only queues it for the waiting
+   * client), and writing on the pool instead cost a pool round trip per
+   * request, about half the round trips (native-notes/fuse.md §6).
+   */
   private send(unique: bigint, chunks: Buffer[], onRejected?: () => void): void {
-    if (!this.replyAsync) {
-      try {
-        this.transport.writeSync(chunks);
-        this.counts.replies++;
-      } catch (err) {
-        this.writeFailed(unique, err);
-        onRejected?.();
-      }
-      return;
+    try {
+      this.transport.writeSync(chunks);
+      this.counts.replies++;
+    } catch (err) {
+      this.writeFailed(unique, err);
+      onRejected?.();
     }
-    this.transport.write(chunks).then(
-      () => {
-        this.counts.replies++;
-      },
-      (err: unknown) => {
-        this.writeFailed(unique, err);
-        onRejected?.();
-      },
-    );
   }
 
   private writeFailed(unique: bigint, err: unknown): void {
@@ -474,16 +311,15 @@ export class FuseSession {
         capabilities: this.opts.capabilities,
         logger: this.logger,
         limits: {
-          maxWrite: this.bufSize - 4096,
+          maxWrite: this.maxWrite,
           maxReadahead: this.opts.maxReadahead,
           maxBackground: this.opts.maxBackground,
           congestionThreshold: this.opts.congestionThreshold,
         },
       });
-      // Synchronous even in async reply mode: nothing else may happen before INIT is answered.
       this.transport.writeSync([encodeReply(h.unique, INIT_OUT_SIZE, (b, o) => writeInitOut(b, o, answer.out))]);
       if (answer.kind === 'retry') return;
-      const negotiated: Negotiated = { ...answer.negotiated, reader: this.readerInfo };
+      const negotiated = answer.negotiated;
       this.negotiatedValue = negotiated;
       this.logger.info(
         {
@@ -491,7 +327,6 @@ export class FuseSession {
           protocol: `${negotiated.major}.${negotiated.minor}`,
           capabilities: [...negotiated.capabilities].join(','),
           maxWrite: negotiated.maxWrite,
-          reader: negotiated.reader.mode,
         },
         'fuse: INIT negotiated',
       );
@@ -525,20 +360,14 @@ export class FuseSession {
     return Promise.resolve(this.fs.destroy());
   }
 
-  /** One reader is done; the session ends with the last one, or at once when `fatal`. */
-  private readerStopped(reason: SessionEndReason, err?: unknown, fatal = false): void {
-    this.activeReaders--;
+  /** The connection is over: every handler still running is aborted, destroy runs once, the transport is released. */
+  private finish(reason: SessionEndReason, err?: unknown): void {
     if (this.finished) return;
-    if (reason === 'error') {
-      this.endReason = 'error';
-      this.endError ??= err;
-    } else this.endReason ??= reason;
-    if (this.activeReaders > 0 && !fatal) return;
     this.finished = true;
     this.running = false;
     this.inflight.abortAll();
-    const end: SessionEnd = { reason: this.endReason ?? 'unmounted' };
-    if (this.endError !== undefined) end.error = this.endError;
+    const end: SessionEnd = { reason };
+    if (err !== undefined) end.error = err;
     this.settleStart(
       undefined,
       new FuseSessionError('ERR_FUSE_SESSION_CLOSED', `fuse: connection ended (${end.reason}) before INIT`, { cause: end.error }),

@@ -1,9 +1,5 @@
-import type { ReaderMode } from './reader-mode.js';
-
 /** Counters a session keeps; read them with `FuseSession.stats()`. */
 export interface SessionStats {
-  /** How the device is read: 'pool' (libuv pool reads) or 'worker' (dedicated reader threads). */
-  reader: ReaderMode;
   /** Messages read from the device. */
   requests: number;
   /** Replies and notifications the kernel accepted. */
@@ -27,9 +23,7 @@ export interface SessionStats {
   knownNodes: number;
 }
 
-export type SessionCounters = Omit<SessionStats, 'reader'>;
-
-export function emptyStats(): SessionCounters {
+export function emptyStats(): SessionStats {
   return {
     requests: 0,
     replies: 0,

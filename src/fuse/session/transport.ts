@@ -1,40 +1,41 @@
 import fs from 'node:fs';
-import { ThreadReaders, type ThreadReadSink, type ThreadReaderOptions } from './reader-threads.js';
+import { ThreadReaders, type ReaderStop, type ThreadReaderOptions } from './reader-threads.js';
 
-type ReadCallback = (err: NodeJS.ErrnoException | null, bytesRead: number) => void;
+/** Receives what a transport reads, on the thread that started it. */
+export interface TransportSink {
+  /** One whole kernel message, in a buffer of its own: the receiver may keep it. */
+  message(msg: Buffer): void;
+  /**
+   * No message will follow; called once. `err.code`: ENODEV (the
+   * connection ended), ECONNABORTED (it was aborted), ECLOSED (the transport
+   * was closed first), another errno (reading failed), or
+   * ERR_FUSE_READER_CRASHED / ERR_FUSE_READER_START_FAILED.
+   */
+  stopped(err: ReaderStop): void;
+}
 
 /**
- * The byte channel a session speaks over: one read returns exactly one
- * kernel message, one write delivers exactly one reply or notification.
- * /dev/fuse is the real one; tests substitute an in-memory fake.
+ * The channel a session speaks over. The transport pushes each kernel
+ * message to the session; one write delivers exactly one reply or
+ * notification. /dev/fuse is the real one; tests substitute an in-memory
+ * fake that pushes messages directly.
  */
 export interface FuseTransport {
-  /** Reads one message into `buf` (asynchronously: it may block for a long time). Used in 'pool' reader mode. */
-  read(buf: Buffer, cb: ReadCallback): void;
-  /**
-   * 'worker' reader mode: reads on threads of the transport's own, off
-   * libuv's pool, and hands every message to `sink` on the calling thread.
-   * Optional: a transport without it can only be read in 'pool' mode.
-   */
-  readOnThreads?(opts: ThreadReaderOptions, sink: ThreadReadSink): void;
+  /** Starts delivering messages to `sink`; called once, after the device is mounted (it refuses reads before: EPERM). */
+  start(sink: TransportSink): void;
   /** Writes one message made of `chunks`; throws the errno error on failure. */
   writeSync(chunks: readonly Buffer[]): void;
   /** Writes one message off the calling thread. */
   write(chunks: readonly Buffer[]): Promise<void>;
-  /**
-   * Releases the channel; called once, after every pool read has returned.
-   * Reader threads may still be parked in a read: they are told to stop, and
-   * the channel is released only once they have exited.
-   */
+  /** Delivers no more messages and releases the channel once nothing uses it any more; called once. */
   close(): void;
 }
 
 /**
- * /dev/fuse as a transport. Reads are either `fs.read` on libuv's thread
- * pool (one blocked pool thread per outstanding read) or blocking reads on
- * dedicated threads (`readOnThreads`); writes to the device never block on
- * a client, so replies can be written synchronously from the event loop,
- * while notifications, which can block in the kernel, go through the pool
+ * /dev/fuse as a transport, read by dedicated threads (ThreadReaders) that
+ * hand each message to this thread. Writes to the device never block on a
+ * client, so replies are written synchronously from the event loop, while
+ * notifications, which can block in the kernel, go through the pool
  * (`write`).
  */
 export class DevFuseTransport implements FuseTransport {
@@ -43,25 +44,30 @@ export class DevFuseTransport implements FuseTransport {
   /** Asynchronous writes still on the pool: the fd must outlive them (a reused fd number would get their bytes). */
   private pendingWrites = 0;
   private threads: ThreadReaders | undefined;
+  private stopReported = false;
+  /** The first orderly stop seen while other threads still read. */
+  private orderlyStop: ReaderStop | undefined;
 
-  constructor(readonly fd: number) {}
+  constructor(
+    readonly fd: number,
+    private readonly opts: ThreadReaderOptions,
+  ) {}
 
   /** True once the descriptor itself has been closed (not merely asked to close). */
   get isClosed(): boolean {
     return this.closed;
   }
 
-  read(buf: Buffer, cb: ReadCallback): void {
-    fs.read(this.fd, buf, 0, buf.length, null, cb);
-  }
-
-  readOnThreads(opts: ThreadReaderOptions, sink: ThreadReadSink): void {
-    if (this.threads) throw new Error('DevFuseTransport: reader threads already started');
+  start(sink: TransportSink): void {
+    if (this.threads) throw new Error('DevFuseTransport: already started');
     if (this.closing) throw Object.assign(new Error('/dev/fuse is closed'), { code: 'ENODEV' });
-    this.threads = new ThreadReaders(this.fd, opts, {
-      message: (m) => sink.message(m),
+    this.threads = new ThreadReaders(this.fd, this.opts, {
+      message: (m) => {
+        // Read before the stop was reported or the transport closed, delivered after: nobody is left to answer it.
+        if (!this.stopReported && !this.closing) sink.message(m);
+      },
       stopped: (err) => {
-        sink.stopped(err);
+        this.threadStopped(sink, err);
         this.closeIfIdle();
       },
     });
@@ -93,10 +99,32 @@ export class DevFuseTransport implements FuseTransport {
     });
   }
 
+  /**
+   * Threads parked in read(2) cannot be interrupted: they are told to stop,
+   * see it when their read returns, and the descriptor is closed only once
+   * the last one has exited.
+   */
   close(): void {
     this.closing = true;
     this.threads?.requestStop();
     this.closeIfIdle();
+  }
+
+  /**
+   * The end of the connection reaches every thread; it is reported once the
+   * last has stopped, so no request one of them read is still on its way.
+   * Anything else is reported at once: a thread that failed took its read
+   * loop with it, and limping on with fewer would hide that.
+   */
+  private threadStopped(sink: TransportSink, err: ReaderStop): void {
+    if (this.stopReported) return;
+    const orderly = err.code === 'ENODEV' || err.code === 'ECONNABORTED' || err.code === 'ECLOSED';
+    if (orderly) {
+      if (this.orderlyStop === undefined || this.orderlyStop.code === 'ECLOSED') this.orderlyStop = err;
+      if ((this.threads?.live ?? 0) > 0) return;
+    }
+    this.stopReported = true;
+    sink.stopped(orderly ? this.orderlyStop! : err);
   }
 
   private closeIfIdle(): void {

@@ -1,2 +1,0 @@
-/** Both reader modes: mount tests run once per mode (describe.each). */
-export const READER_MODES = ['pool', 'worker'] as const;
