@@ -17,14 +17,24 @@
 //    Baseline, same run: copying the database file natively (read, write,
 //    fsync).
 //
-// Goals: lag p99 < 20 ms; snapshot >= 200 MB/s.
-import { spawn } from 'node:child_process';
+// 3. The same lag and snapshot runs over TLS with mutual TLS and a bearer
+//    token (certificates made with openssl for this run), next to the
+//    cleartext figures of the same run.
+//
+// Goals: lag p99 < 20 ms; snapshot >= 200 MB/s; TLS costs <= 15% of the
+// snapshot throughput.
+import { execFileSync, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { clearFuseMounts, fuseMountsAt } from '../dist/fuse/index.js';
+import { NodeSecurity, nodeAgent } from '../dist/http/index.js';
+
+const { request } = createRequire(import.meta.url)('undici');
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.join(here, '../dist/cli/main.js');
@@ -63,12 +73,43 @@ function run(cmd, args, { input = '', timeoutMs = 600_000 } = {}) {
   });
 }
 
+/** A CA and one certificate for 127.0.0.1 (server and client use), made with openssl. */
+function makeCerts(dir) {
+  const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  ssl('req', '-x509', ...ec, '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=bench-ca');
+  ssl('req', ...ec, '-keyout', 'node-key.pem', '-out', 'node.csr', '-subj', '/CN=node');
+  const ext = path.join(dir, 'node.ext');
+  writeFileSync(ext, 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    'node.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca-key.pem',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    ext,
+    '-out',
+    'node.pem',
+  );
+  return { cert: path.join(dir, 'node.pem'), key: path.join(dir, 'node-key.pem'), ca: path.join(dir, 'ca.pem'), clientAuth: true };
+}
+
 class Node {
-  constructor(root, name, port, primaryPort) {
+  /** `security`: null (cleartext, no token) or { token, tls: {cert, key, ca, clientAuth} }. */
+  constructor(root, name, port, primaryPort, security = null) {
     this.root = root;
     this.name = name;
     this.port = port;
     this.primaryPort = primaryPort;
+    this.security = security;
+    this.scheme = security === null ? 'http' : 'https';
     this.data = path.join(root, 'data');
     this.mnt = path.join(root, 'mnt');
     this.config = path.join(root, 'litefs.yml');
@@ -89,11 +130,21 @@ class Node {
         `  dir: ${JSON.stringify(this.mnt)}`,
         'http:',
         `  addr: "127.0.0.1:${this.port}"`,
+        ...(this.security === null
+          ? []
+          : [
+              `  token: ${JSON.stringify(this.security.token)}`,
+              '  tls:',
+              `    cert: ${JSON.stringify(this.security.tls.cert)}`,
+              `    key: ${JSON.stringify(this.security.tls.key)}`,
+              `    ca: ${JSON.stringify(this.security.tls.ca)}`,
+              '    client-auth: true',
+            ]),
         'lease:',
         '  type: static',
         `  candidate: ${primary}`,
         `  hostname: ${primary ? this.name : 'primary'}`,
-        `  advertise-url: "http://127.0.0.1:${this.primaryPort}"`,
+        `  advertise-url: "${this.scheme}://127.0.0.1:${this.primaryPort}"`,
         'log:',
         '  format: json',
         '',
@@ -124,8 +175,19 @@ class Node {
   }
 
   async info() {
-    const r = await fetch(`http://127.0.0.1:${this.port}/info`, { signal: AbortSignal.timeout(5000) });
-    return r.json();
+    if (this.security === null) {
+      const r = await fetch(`http://127.0.0.1:${this.port}/info`, { signal: AbortSignal.timeout(5000) });
+      return r.json();
+    }
+    this.client ??= await NodeSecurity.load({ token: this.security.token, tls: { ...this.security.tls, clientAuth: false } });
+    this.agent ??= nodeAgent(this.client);
+    const r = await request(`https://127.0.0.1:${this.port}/info`, {
+      dispatcher: this.agent,
+      headers: this.client.headers(),
+      headersTimeout: 5000,
+      bodyTimeout: 5000,
+    });
+    return r.body.json();
   }
 
   async position(db) {
@@ -148,6 +210,8 @@ class Node {
   }
 
   async stop() {
+    await this.agent?.close();
+    this.agent = undefined;
     if (this.proc === null || this.proc.exitCode !== null) return;
     this.proc.kill('SIGTERM');
     await Promise.race([this.exited, sleep(20_000)]);
@@ -301,42 +365,54 @@ const nodes = [];
 // Four processes share the machine's cores (two daemons, writer, reader):
 // the load average says how much else was running.
 const result = { machine: { cpus: os.cpus().length, loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100) } };
-try {
+const r2 = (x) => Math.round(x * 100) / 100;
+
+/** A primary and a replica protected by `security` (null: cleartext), both started. */
+async function setup(label, security) {
+  const dir = path.join(root, label);
   const pPort = await freePort();
   const rPort = await freePort();
-  const primary = new Node(path.join(root, 'primary'), 'primary', pPort, pPort);
-  const replica = new Node(path.join(root, 'replica'), 'replica', rPort, pPort);
+  const primary = new Node(path.join(dir, 'primary'), 'primary', pPort, pPort, security);
+  const replica = new Node(path.join(dir, 'replica'), 'replica', rPort, pPort, security);
   nodes.push(primary, replica);
-  for (const n of nodes) await n.init();
+  for (const n of [primary, replica]) await n.init();
   await primary.start();
   await replica.start();
+  return { label, dir, primary, replica };
+}
 
+/** Lag at 100 and 500 tx/s; with `native`, the same-host SQLite baselines run too. */
+async function lagSuite({ label, dir, primary, replica }, native) {
+  const out = {};
   // ---- lag
   const LAG_DB = 'lag.db';
   await run('sqlite3', ['-bail', path.join(primary.mnt, LAG_DB)], {
     input: 'PRAGMA journal_mode=DELETE;\nCREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);\n',
   });
   await waitConverged(primary, replica, LAG_DB, 30_000);
-  const nativeDir = path.join(root, 'native');
+  const nativeDir = path.join(dir, 'native');
   await mkdir(nativeDir);
   const nativeDB = path.join(nativeDir, LAG_DB);
-  await run('sqlite3', ['-bail', nativeDB], { input: 'PRAGMA journal_mode=DELETE;\nCREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);\n' });
+  if (native)
+    await run('sqlite3', ['-bail', nativeDB], { input: 'PRAGMA journal_mode=DELETE;\nCREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);\n' });
 
-  result.lag = {};
+  out.lag = {};
   let first = 1;
   let nativeFirst = 1;
   for (const rate of [100, 500]) {
-    log(`lag at ${rate} tx/s (native baseline first)`);
-    const native = await lagRun({
-      writePath: nativeDB,
-      readPath: nativeDB,
-      readerCode: READER_NATIVE,
-      rate,
-      seconds: LAG_SECONDS,
-      firstID: nativeFirst,
-      settle: async () => {},
-    });
-    nativeFirst += native.transactions;
+    log(`${label}: lag at ${rate} tx/s${native ? ' (native baseline first)' : ''}`);
+    const base = native
+      ? await lagRun({
+          writePath: nativeDB,
+          readPath: nativeDB,
+          readerCode: READER_NATIVE,
+          rate,
+          seconds: LAG_SECONDS,
+          firstID: nativeFirst,
+          settle: async () => {},
+        })
+      : null;
+    if (base !== null) nativeFirst += base.transactions;
     const litefs = await lagRun({
       writePath: path.join(primary.mnt, LAG_DB),
       readPath: path.join(replica.mnt, LAG_DB),
@@ -347,17 +423,25 @@ try {
       settle: () => waitConverged(primary, replica, LAG_DB, 60_000),
     });
     first += litefs.transactions;
-    result.lag[`${rate}_tx_per_s`] = {
-      litefs,
-      native_same_host: native,
-      ratio_p99_to_native: native.p99_ms > 0 ? Math.round((litefs.p99_ms / native.p99_ms) * 10) / 10 : null,
-      goal_p99_lt_20ms: litefs.p99_ms !== null && litefs.p99_ms < 20,
-    };
+    out.lag[`${rate}_tx_per_s`] =
+      base === null
+        ? { litefs, goal_p99_lt_20ms: litefs.p99_ms !== null && litefs.p99_ms < 20 }
+        : {
+            litefs,
+            native_same_host: base,
+            ratio_p99_to_native: base.p99_ms > 0 ? Math.round((litefs.p99_ms / base.p99_ms) * 10) / 10 : null,
+            goal_p99_lt_20ms: litefs.p99_ms !== null && litefs.p99_ms < 20,
+          };
   }
 
-  // ---- snapshot
-  const SNAP_DB = 'snap.db';
-  log(`building a ${SNAPSHOT_BYTES / MiB} MiB database on the primary`);
+  return out.lag;
+}
+
+const SNAP_DB = 'snap.db';
+
+/** Builds the snapshot database on the primary (replica stopped); with `native`, times a native copy. */
+async function buildSnapshot({ label, dir, primary, replica }, native) {
+  log(`${label}: building a ${SNAPSHOT_BYTES / MiB} MiB database on the primary`);
   await replica.stop();
   const rows = 32;
   const blob = Math.floor(SNAPSHOT_BYTES / rows) - 4096;
@@ -365,18 +449,25 @@ try {
   for (let i = 0; i < rows; i++) sql.push(`INSERT INTO b(v) VALUES (randomblob(${blob}));`);
   await run('sqlite3', ['-bail', path.join(primary.mnt, SNAP_DB)], { input: sql.join('\n') + '\n' });
   const dbBytes = (await stat(path.join(primary.data, 'dbs', SNAP_DB, 'database'))).size;
+  let copyS = null;
+  if (native) {
+    // Baseline: copy the database file natively and fsync it.
+    const copyTarget = path.join(dir, 'native', 'copy.db');
+    const c0 = process.hrtime.bigint();
+    await copyFile(path.join(primary.data, 'dbs', SNAP_DB, 'database'), copyTarget);
+    const fh = await open(copyTarget, 'r+');
+    await fh.sync();
+    await fh.close();
+    copyS = Number(process.hrtime.bigint() - c0) / 1e9;
+    await rm(copyTarget);
+  }
+  return { dbBytes, copyS };
+}
 
-  // Baseline: copy the database file natively and fsync it.
-  const copyTarget = path.join(nativeDir, 'copy.db');
-  const c0 = process.hrtime.bigint();
-  await copyFile(path.join(primary.data, 'dbs', SNAP_DB, 'database'), copyTarget);
-  const fh = await open(copyTarget, 'r+');
-  await fh.sync();
-  await fh.close();
-  const copyS = Number(process.hrtime.bigint() - c0) / 1e9;
-  await rm(copyTarget);
-
-  log('fresh replica: snapshot');
+/** One snapshot to a fresh replica: its figures, and the native baseline's when given. */
+async function snapshotRun({ label, primary, replica }, { dbBytes, copyS }) {
+  log(`${label}: fresh replica: snapshot`);
+  await replica.stop();
   await rm(replica.root, { recursive: true, force: true });
   await replica.init();
   const s0 = process.hrtime.bigint();
@@ -398,10 +489,11 @@ try {
   const sent = await lastLine(primary, 'sent snapshot');
   const applied = await lastLine(replica, 'applied snapshot');
   const mbps = (bytes, s) => Math.round(bytes / MiB / s);
-  result.snapshot = {
+  await replica.stop();
+  return {
     database_bytes: dbBytes,
     ltx_bytes: sent.bytes ?? null,
-    end_to_end_s: Math.round(snapS * 100) / 100,
+    end_to_end_s: r2(snapS),
     end_to_end_MBps: mbps(dbBytes, snapS),
     note: 'end to end = replica process start (mount, connect) until it reports the primary position',
     primary_write_snapshot_ms: sent.writeMs ?? null,
@@ -412,10 +504,48 @@ try {
     // (the replica receives and verifies meanwhile), then applied.
     snapshot_pipeline_MBps:
       sent.ms !== undefined && applied.applyMs !== undefined ? mbps(dbBytes, (sent.ms + applied.applyMs) / 1000) : null,
-    baseline_native_copy_fsync_MBps: mbps(dbBytes, copyS),
-    ratio_end_to_end_to_native_copy: Math.round((copyS / snapS) * 100) / 100,
+    ...(copyS === null
+      ? {}
+      : { baseline_native_copy_fsync_MBps: mbps(dbBytes, copyS), ratio_end_to_end_to_native_copy: r2(copyS / snapS) }),
     goal_ge_200MBps: mbps(dbBytes, snapS) >= 200,
   };
+}
+
+// Snapshots to a fresh replica alternate cleartext and TLS, best of each:
+// on a shared 2-vCPU machine, load that comes and goes would otherwise
+// decide the comparison.
+const SNAPSHOT_ROUNDS = Number(process.env.SNAPSHOT_ROUNDS ?? 2);
+
+try {
+  const certDir = path.join(root, 'certs');
+  await mkdir(certDir, { recursive: true });
+  const clear = await setup('cleartext', null);
+  result.lag = await lagSuite(clear, true);
+  const clearDB = await buildSnapshot(clear, true);
+  const secured = await setup('tls', { token: 'bench-token-0123456789', tls: makeCerts(certDir) });
+  const tlsLag = await lagSuite(secured, false);
+  const tlsDB = await buildSnapshot(secured, false);
+  const runs = { cleartext: [], tls: [] };
+  for (let i = 0; i < SNAPSHOT_ROUNDS; i++) {
+    runs.cleartext.push(await snapshotRun(clear, clearDB));
+    runs.tls.push(await snapshotRun(secured, tlsDB));
+  }
+  const best = (list) => list.reduce((a, b) => (b.end_to_end_MBps > a.end_to_end_MBps ? b : a));
+  result.snapshot = { ...best(runs.cleartext), rounds: SNAPSHOT_ROUNDS, all_end_to_end_MBps: runs.cleartext.map((r) => r.end_to_end_MBps) };
+  const tlsSnap = { ...best(runs.tls), rounds: SNAPSHOT_ROUNDS, all_end_to_end_MBps: runs.tls.map((r) => r.end_to_end_MBps) };
+  const ratio = (x, y) => (x === null || y === null || y === 0 ? null : r2(x / y));
+  result.tls = {
+    setup: 'TLS 1.3 (ECDSA P-256), mutual TLS, bearer token; same machine and run as the cleartext figures',
+    lag: tlsLag,
+    snapshot: tlsSnap,
+    snapshot_end_to_end_tls_vs_cleartext: ratio(tlsSnap.end_to_end_MBps, result.snapshot.end_to_end_MBps),
+    snapshot_pipeline_tls_vs_cleartext: ratio(tlsSnap.snapshot_pipeline_MBps, result.snapshot.snapshot_pipeline_MBps),
+    lag_p99_tls_minus_cleartext_ms: Object.fromEntries(
+      Object.keys(tlsLag).map((k) => [k, r2((tlsLag[k].litefs.p99_ms ?? 0) - (result.lag[k].litefs.p99_ms ?? 0))]),
+    ),
+  };
+  result.tls.goal_tls_cost_le_15pct_of_snapshot =
+    result.tls.snapshot_end_to_end_tls_vs_cleartext !== null && result.tls.snapshot_end_to_end_tls_vs_cleartext >= 0.85;
   result.machine.loadavg_at_end = os.loadavg().map((x) => Math.round(x * 100) / 100);
 } finally {
   for (const n of nodes) await n.stop().catch(() => {});

@@ -4,7 +4,9 @@ import { checkMountpoint, mount, type FuseMount } from './fuse/index.js';
 import {
   ApiServer,
   NodeProxyBackend,
+  NodeSecurity,
   StreamServer,
+  announceSecurity,
   apiRoutes,
   createProxyServer,
   runReplicaStream,
@@ -52,6 +54,7 @@ export class LiteFSNode {
   private fuse: FuseMount | null = null;
   private mountLocks: MountLocks | null = null;
   private proxy: ProxyServer | null = null;
+  private security: NodeSecurity | null = null;
   private readonly stopping = new AbortController();
   private readonly config: Config;
   private readonly log: Logger;
@@ -83,12 +86,16 @@ export class LiteFSNode {
   /** The API's base URL on loopback (its real port, also when http.addr asked for port 0). */
   get url(): string {
     if (this._api === null) throw new Error('the node is not started');
-    return `http://127.0.0.1:${this._api.address().port}`;
+    return `${this.security?.servesTLS === true ? 'https' : 'http'}://127.0.0.1:${this._api.address().port}`;
   }
 
   async start(): Promise<void> {
     const { config, log } = this;
     log.info({ config: config.source, dataDir: config.data.dir, mountDir: config.fuse.dir }, 'starting');
+    // Token and TLS for the API and for every call to another node; a bad
+    // certificate or key stops startup here, before anything is opened.
+    const security = await NodeSecurity.load(config.http);
+    this.security = security;
     // A mount that cannot happen (no such directory, a live mount on it)
     // fails before the store creates or locks anything in the data directory.
     if (this.opts.mount ?? true) await checkMountpoint(config.fuse.dir, { existingMount: this.existingMount });
@@ -129,6 +136,7 @@ export class LiteFSNode {
           onContact: hooks.onContact,
           onApplied: hooks.onApplied,
           onActivity: hooks.onActivity,
+          security,
         }),
       prepareHandoff: (nodeID) => streams.prepareHandoff(nodeID),
       handoffTo: (nodeID, leaseID) => streams.handoff(nodeID, leaseID),
@@ -141,11 +149,21 @@ export class LiteFSNode {
       port: config.http.port,
       logger: log,
       nodeID: store.nodeIDString,
-      routes: apiRoutes({ store, monitor, streams, mountDir: config.fuse.dir, proxyURL: advertisedProxyURL(config) }),
+      security,
+      routes: apiRoutes({
+        store,
+        monitor,
+        streams,
+        mountDir: config.fuse.dir,
+        proxyURL: advertisedProxyURL(config),
+        security,
+        maxImportSize: config.http.maxImportSize,
+      }),
     });
     this._api = api;
     await api.listen();
     log.info({ addr: config.http.addr, port: api.address().port }, 'http: listening');
+    announceSecurity(log, config.http, security);
 
     if (this.opts.mount ?? true) await this.mountFuse(store, monitor);
     if (this.opts.startLeaseLoop ?? true) monitor.start();
@@ -184,17 +202,32 @@ export class LiteFSNode {
    */
   private startProxyWhenReady(store: Store, monitor: LeaseMonitor): void {
     const { config, log } = this;
-    const backend = new NodeProxyBackend(store, monitor, config.proxy.addr, log);
+    const security = this.security ?? NodeSecurity.none();
+    const backend = new NodeProxyBackend(store, monitor, config.proxy.addr, log, security);
     void monitor
       .waitReady(this.stopping.signal)
       .then(async (ready) => {
         if (!ready) return;
-        const proxy = createProxyServer(config.proxy, backend, { logger: log.child({ component: 'proxy' }) });
+        const proxy = createProxyServer(config.proxy, backend, {
+          logger: log.child({ component: 'proxy' }),
+          primaryTLS: () => security.clientOptions(),
+        });
         await proxy.listen();
         this.proxy = proxy;
         log.info({ addr: config.proxy.addr, target: config.proxy.target }, 'proxy: listening');
       })
       .catch((err: unknown) => log.error({ err }, `proxy failed to start: ${describeError(err)}`));
+  }
+
+  /**
+   * Re-reads http.token and the http.tls files (SIGHUP). New connections,
+   * served or dialled, use them; open ones finish with what they had. A
+   * bad file throws and leaves the current material in place.
+   */
+  async reload(config: Config): Promise<void> {
+    if (this.security === null) throw new Error('the node is not started');
+    await this.security.reload(config.http);
+    this.log.info({ ...this.security.summary }, 'http: reloaded the token and certificates');
   }
 
   /** Resolves when this node is primary or caught up with one (or the signal aborts). */

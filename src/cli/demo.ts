@@ -9,9 +9,10 @@ import { describeError } from '../internal/index.js';
 import type { NodeInfo } from '../http/index.js';
 import { parseCommandArgs } from './args.js';
 import type { Command } from './commands.js';
+import { nodeClient, type NodeClient } from './node-client.js';
 import { fetchInfo } from './status.js';
 
-const USAGE = `usage: litefs demo [start|stop] [--dir DIR] [--smoke]
+const USAGE = `usage: litefs demo [start|stop] [--dir DIR] [--smoke] [-token TOKEN] [-cert PATH -key PATH [-ca PATH]]
 
 start (default)  starts a three-node cluster on loopback (a static primary and
                  two replicas, each its own litefs process with its own data
@@ -21,7 +22,19 @@ stop             stops the demo's processes; they unmount on the way out
 
   --dir DIR   where the demo lives (default ./.demo)
   --smoke     start, check the replicas received the rows, stop; exit 1 on failure (CI)
+  -token T    require this bearer token on every node (default: $LITEFS_TOKEN, if set)
+  -cert PATH, -key PATH
+              serve every node's API over TLS with this certificate (it must name
+              127.0.0.1); with -ca PATH, mutual TLS: nodes verify each other's
+              certificates against that CA
 `;
+
+/** How the demo's nodes protect their API, and how the demo itself calls them. */
+interface DemoAccess {
+  token: string;
+  tls: { cert: string; key: string; ca: string } | null;
+  client: NodeClient;
+}
 
 const NODES = ['node1', 'node2', 'node3'] as const;
 const CLI = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -39,8 +52,21 @@ export const demoCommand: Command = async (argv) => {
     'demo',
     USAGE,
     argv,
-    { dir: { type: 'string', default: '.demo' }, smoke: { type: 'boolean', default: false } },
-    { allowPositionals: true },
+    {
+      dir: { type: 'string', default: '.demo' },
+      smoke: { type: 'boolean', default: false },
+      token: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      ca: { type: 'string' },
+    },
+    {
+      allowPositionals: true,
+      check: (a) => {
+        if ((a.values.cert === undefined) !== (a.values.key === undefined)) throw new Error('-cert and -key go together');
+        if (a.values.ca !== undefined && a.values.cert === undefined) throw new Error('-ca needs -cert and -key');
+      },
+    },
   );
   if (typeof args === 'number') return args;
   const action = args.positionals[0] ?? 'start';
@@ -56,22 +82,30 @@ export const demoCommand: Command = async (argv) => {
     return 1;
   }
   await stopDemo(dir, true);
+  const token = args.values.token ?? process.env['LITEFS_TOKEN'] ?? '';
+  const { cert, key, ca } = args.values;
+  const tls =
+    cert !== undefined && key !== undefined ? { cert: resolve(cert), key: resolve(key), ca: ca === undefined ? '' : resolve(ca) } : null;
   let nodes: DemoNode[] = [];
+  let access: DemoAccess | null = null;
   try {
-    nodes = await startCluster(dir);
-    const code = await showReplication(nodes, dir, args.values.smoke);
+    access = { token, tls, client: await nodeClient({ token, ...(tls === null ? {} : tls) }) };
+    nodes = await startCluster(dir, access);
+    const code = await showReplication(nodes, dir, args.values.smoke, access);
     if (args.values.smoke) {
       await stopDemo(dir, true);
       say(code === 0 ? 'smoke test passed; demo stopped' : 'smoke test FAILED; demo stopped');
       return code;
     }
     if (code !== 0) return code;
-    printTour(nodes, dir);
+    printTour(nodes, dir, access);
     return 0;
   } catch (err) {
     process.stderr.write(`litefs demo: ${describeError(err)}\n  logs: ${join(dir, 'node*', 'litefs.log')}\n`);
     await stopDemo(dir, true);
     return 1;
+  } finally {
+    await access?.client.close();
   }
 };
 
@@ -102,17 +136,30 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function startCluster(dir: string): Promise<DemoNode[]> {
+async function startCluster(dir: string, access: DemoAccess): Promise<DemoNode[]> {
   await mkdir(dir, { recursive: true });
   const ports = [await freePort(), await freePort(), await freePort()];
-  const primaryURL = `http://127.0.0.1:${ports[0]!}`;
+  const scheme = access.tls === null ? 'http' : 'https';
+  const primaryURL = `${scheme}://127.0.0.1:${ports[0]!}`;
   const nodes: DemoNode[] = NODES.map((name, i) => ({
     name,
     dir: join(dir, name),
     mount: join(dir, name, 'mnt'),
-    url: `http://127.0.0.1:${ports[i]!}`,
+    url: `${scheme}://127.0.0.1:${ports[i]!}`,
     pid: null,
   }));
+  // The token stays out of the config files: they name the variable.
+  const security = [
+    ...(access.token === '' ? [] : ['  token: "${LITEFS_TOKEN}"']),
+    ...(access.tls === null
+      ? []
+      : [
+          '  tls:',
+          `    cert: ${JSON.stringify(access.tls.cert)}`,
+          `    key: ${JSON.stringify(access.tls.key)}`,
+          ...(access.tls.ca === '' ? [] : [`    ca: ${JSON.stringify(access.tls.ca)}`, '    client-auth: true']),
+        ]),
+  ];
   say(`starting a three-node LiteFS cluster in ${dir}`);
   for (const [i, n] of nodes.entries()) {
     await mkdir(n.mount, { recursive: true });
@@ -124,6 +171,7 @@ async function startCluster(dir: string): Promise<DemoNode[]> {
       `  dir: ${JSON.stringify(join(n.dir, 'data'))}`,
       'http:',
       `  addr: "127.0.0.1:${ports[i]!}"`,
+      ...security,
       'log:',
       '  format: json',
       'lease:',
@@ -139,6 +187,7 @@ async function startCluster(dir: string): Promise<DemoNode[]> {
     const child = spawn(process.execPath, [CLI, 'mount', '-config', configPath], {
       detached: true,
       stdio: ['ignore', log, log],
+      env: { ...process.env, LITEFS_TOKEN: access.token },
     });
     closeSync(log);
     child.unref();
@@ -146,22 +195,22 @@ async function startCluster(dir: string): Promise<DemoNode[]> {
     await writeFile(join(n.dir, 'pid'), `${n.pid ?? ''}\n`);
   }
   for (const n of nodes) {
-    const info = await waitFor(n, (x) => x.ready, 30_000, 'to be ready');
+    const info = await waitFor(n, (x) => x.ready, 30_000, 'to be ready', access.client);
     say(`  ${n.name}  ${info.isPrimary ? 'primary' : 'replica'}  mount ${n.mount}  api ${n.url}`);
   }
   return nodes;
 }
 
-async function waitFor(n: DemoNode, ok: (i: NodeInfo) => boolean, timeoutMs: number, what: string): Promise<NodeInfo> {
+async function waitFor(n: DemoNode, ok: (i: NodeInfo) => boolean, timeoutMs: number, what: string, client: NodeClient): Promise<NodeInfo> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
   for (;;) {
     try {
-      const info = await fetchInfo(n.url, 2000);
+      const info = await fetchInfo(n.url, 2000, client);
       if (ok(info)) return info;
       last = `ready=${info.ready} primary=${info.isPrimary}`;
     } catch (err) {
-      last = describeError(err);
+      last = client.explain(err, n.url);
     }
     if (n.pid !== null && !alive(n.pid)) throw new Error(`${n.name} exited; see ${join(n.dir, 'litefs.log')}`);
     if (Date.now() > deadline) throw new Error(`${n.name} did not get ${what} within ${timeoutMs / 1000}s (${last})`);
@@ -200,7 +249,7 @@ function sql(db: string, statements: string): Promise<string> {
   });
 }
 
-async function showReplication(nodes: DemoNode[], _dir: string, smoke: boolean): Promise<number> {
+async function showReplication(nodes: DemoNode[], _dir: string, smoke: boolean, access: DemoAccess): Promise<number> {
   const [primary, ...replicas] = nodes as [DemoNode, DemoNode, DemoNode];
   const db = join(primary.mount, 'demo.db');
   say('');
@@ -210,7 +259,7 @@ async function showReplication(nodes: DemoNode[], _dir: string, smoke: boolean):
     'CREATE TABLE IF NOT EXISTS greetings(id INTEGER PRIMARY KEY, node TEXT, msg TEXT); ' +
       "INSERT INTO greetings(node, msg) VALUES ('node1', 'hello from the primary'), ('node1', 'replicated by LTX files'), ('node1', 'over HTTP/2');",
   );
-  const want = await waitFor(primary, (i) => i.databases.some((d) => d.name === 'demo.db'), 10_000, 'the demo database');
+  const want = await waitFor(primary, (i) => i.databases.some((d) => d.name === 'demo.db'), 10_000, 'the demo database', access.client);
   const target = want.databases.find((d) => d.name === 'demo.db')!;
   say(`  primary position ${target.txid}/${target.checksum}`);
   let failed = false;
@@ -220,6 +269,7 @@ async function showReplication(nodes: DemoNode[], _dir: string, smoke: boolean):
       (i) => i.databases.some((d) => d.name === 'demo.db' && d.txid === target.txid && d.checksum === target.checksum),
       15_000,
       `to TXID ${target.txid}`,
+      access.client,
     );
     const rows = (await sql(join(r.mount, 'demo.db'), 'SELECT id, msg FROM greetings ORDER BY id;')).trim();
     say(`reading on ${r.name} (${r.mount}/demo.db):`);
@@ -238,7 +288,10 @@ async function showReplication(nodes: DemoNode[], _dir: string, smoke: boolean):
   return failed ? 1 : 0;
 }
 
-function printTour(nodes: DemoNode[], dir: string): void {
+function printTour(nodes: DemoNode[], dir: string, access: DemoAccess): void {
+  const tls =
+    access.tls === null ? '' : ` -cert ${access.tls.cert} -key ${access.tls.key}${access.tls.ca === '' ? '' : ` -ca ${access.tls.ca}`}`;
+  const token = access.token === '' ? '' : 'LITEFS_TOKEN=… ';
   const [p, r] = nodes as [DemoNode, DemoNode, DemoNode];
   say('');
   say('The demo keeps running. Look around:');
@@ -246,7 +299,7 @@ function printTour(nodes: DemoNode[], dir: string): void {
   say(`  sqlite3 -cmd '.timeout 2000' ${r.mount}/demo.db "SELECT * FROM greetings"  # the row is there`);
   say('  (readers on a replica set a busy timeout, as with any SQLite database another process writes)');
   say(`  cat ${r.mount}/demo.db-pos ${r.mount}/.primary ${r.mount}/.lag`);
-  say(`  node ${CLI} status -url ${r.url}`);
+  say(`  ${token}node ${CLI} status -url ${r.url}${tls}`);
   say(`  ls ${p.dir}/data/dbs/demo.db/ltx                             # one LTX file per transaction`);
   say(`  tail ${dir}/node*/litefs.log`);
   say('Stop it (unmounts everything):');

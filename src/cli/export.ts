@@ -16,9 +16,10 @@ import { checksumDatabaseFile, formatChecksum, formatPos, parsePos, readDatabase
 import { POS_HEADER } from '../http/index.js';
 import { DEFAULT_API_URL } from './args.js';
 import type { Command } from './commands.js';
-import { endpoint, oneLine, parseTransferArgs, progressFor, reason } from './import.js';
+import { endpoint, parseTransferArgs, progressFor, reason } from './import.js';
+import { NODE_CLIENT_USAGE, nodeClient, refusalText, type NodeClient } from './node-client.js';
 
-const USAGE = `usage: litefs export -name DB [-url URL] FILE
+const USAGE = `usage: litefs export -name DB [-url URL] [-token TOKEN] [-ca PATH] [-cert PATH -key PATH] [-config PATH] FILE
 
 Writes a consistent copy of database DB, as of the node's current
 position, to FILE. Once the node has answered, FILE and its -journal, -wal
@@ -26,9 +27,9 @@ and -shm files are removed; the copy is written to FILE.tmp, synced,
 verified (a SQLite database whose LiteFS checksum equals the checksum of
 the node's position) and renamed to FILE. Works on any node.
 
-  -name DB   the database to export
-  -url URL   the node's API (default ${DEFAULT_API_URL})
-`;
+  -name DB         the database to export
+  -url URL         the node's API (default ${DEFAULT_API_URL}; https:// for a TLS node)
+${NODE_CLIENT_USAGE}`;
 
 export const exportCommand: Command = async (argv) => {
   const args = parseTransferArgs('export', USAGE, argv);
@@ -39,20 +40,36 @@ export const exportCommand: Command = async (argv) => {
     return 1;
   };
 
+  let client: NodeClient;
+  try {
+    client = await nodeClient(args.client);
+  } catch (err) {
+    return fail(reason(err));
+  }
+  try {
+    return await exportWith(client, name, url, file, fail);
+  } finally {
+    await client.close();
+  }
+};
+
+async function exportWith(client: NodeClient, name: string, url: string, file: string, fail: (reason: string) => number): Promise<number> {
   let res;
   try {
     res = await request(endpoint(url, '/export', name), {
       method: 'GET',
+      dispatcher: client.dispatcher,
+      headers: client.headers,
       // The node copies the database locally before it answers.
       headersTimeout: 0,
       bodyTimeout: 300_000,
     });
   } catch (err) {
-    return fail(`export from ${url} failed: ${reason(err)}`);
+    return fail(`export from ${url} failed: ${client.explain(err, url)}`);
   }
   if (res.statusCode !== 200) {
     const text = await res.body.text().catch(() => '');
-    return fail(`the node refused the export (HTTP ${res.statusCode}): ${oneLine(text)}`);
+    return fail(`the node refused the export (HTTP ${res.statusCode}): ${refusalText(text)}`);
   }
   let pos: Pos | null = null;
   const rawPos = res.headers[POS_HEADER.toLowerCase()];
@@ -111,7 +128,7 @@ export const exportCommand: Command = async (argv) => {
     process.stdout.write(`${name}: exported to ${file} (${size} bytes); position ${formatPos(pos)}\n`);
   }
   return 0;
-};
+}
 
 /** Why the downloaded copy is not acceptable, or null. */
 async function verify(path: string, size: number, expected: number | null, pos: Pos | null): Promise<string | null> {

@@ -17,8 +17,9 @@ import { formatPos, posFromJSON } from '../ltx/index.js';
 import { isHotJournalFile } from '../store/index.js';
 import { DEFAULT_API_URL, apiURL, normalizeFlags } from './args.js';
 import type { Command } from './commands.js';
+import { NODE_CLIENT_OPTIONS, NODE_CLIENT_USAGE, nodeClient, refusalText, type NodeClient, type NodeClientFlags } from './node-client.js';
 
-const USAGE = `usage: litefs import -name DB [-url URL] FILE
+const USAGE = `usage: litefs import -name DB [-url URL] [-token TOKEN] [-ca PATH] [-cert PATH -key PATH] [-config PATH] FILE
 
 Replaces database DB with the SQLite database FILE, as one transaction
 that replicas receive like any other; DB is created if it does not exist.
@@ -26,9 +27,9 @@ Run it against the primary. FILE is streamed, never held in memory. A
 WAL-mode FILE is converted to rollback-journal mode; FILE must not have
 transactions left in FILE-wal or a hot FILE-journal.
 
-  -name DB   the database to replace
-  -url URL   the primary's API (default ${DEFAULT_API_URL})
-`;
+  -name DB         the database to replace
+  -url URL         the primary's API (default ${DEFAULT_API_URL}; https:// for a TLS node)
+${NODE_CLIENT_USAGE}`;
 
 /** Files larger than this get a progress bar (when stderr is a terminal). */
 export const PROGRESS_MIN_BYTES = 4 << 20;
@@ -37,6 +38,8 @@ export interface TransferArgs {
   name: string;
   url: string;
   file: string;
+  /** Token and TLS flags (node-client.ts). */
+  client: NodeClientFlags;
 }
 
 /**
@@ -55,6 +58,7 @@ export function parseTransferArgs(command: string, usage: string, argv: string[]
       options: {
         name: { type: 'string' },
         url: { type: 'string', default: DEFAULT_API_URL },
+        ...NODE_CLIENT_OPTIONS,
         help: { type: 'boolean', short: 'h', default: false },
       },
       allowPositionals: true,
@@ -79,8 +83,11 @@ export function parseTransferArgs(command: string, usage: string, argv: string[]
   } catch {
     return fail(`invalid -url ${JSON.stringify(given)}`);
   }
-  if (parsedURL.protocol !== 'http:') return fail(`invalid -url ${JSON.stringify(given)}: only http:// is supported`);
-  return { name, url, file: files[0]! };
+  if (parsedURL.protocol !== 'http:' && parsedURL.protocol !== 'https:') {
+    return fail(`invalid -url ${JSON.stringify(given)}: only http:// and https:// are supported`);
+  }
+  const { token, ca, cert, key, config } = parsed.values;
+  return { name, url, file: files[0]!, client: { token, ca, cert, key, config } };
 }
 
 function describeParseError(err: unknown): string {
@@ -220,13 +227,20 @@ export const importCommand: Command = async (argv) => {
   } catch (err) {
     return fail(`cannot read ${file}: ${reason(err)}`);
   }
+  let client: NodeClient;
+  try {
+    client = await nodeClient(args.client);
+  } catch (err) {
+    return fail(reason(err));
+  }
   const bar = progressFor(size, 'uploading');
   let status: number;
   let text: string;
   try {
     const res = await request(endpoint(url, '/import', name), {
       method: 'POST',
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      dispatcher: client.dispatcher,
+      headers: { ...client.headers, 'content-type': 'application/octet-stream', 'content-length': String(size) },
       body: Readable.from(upload(file, bar), { objectMode: false }),
       // The node answers once the whole file is replicated-ready: no fixed limit.
       headersTimeout: 0,
@@ -236,10 +250,12 @@ export const importCommand: Command = async (argv) => {
     text = await res.body.text();
   } catch (err) {
     if (bar !== null) process.stderr.write('\n');
-    return fail(`import to ${url} failed: ${reason(err)}`);
+    return fail(`import to ${url} failed: ${client.explain(err, url)}`);
+  } finally {
+    await client.close();
   }
   bar?.finish();
-  if (status !== 200) return fail(`the node refused the import (HTTP ${status}): ${oneLine(text)}`);
+  if (status !== 200) return fail(`the node refused the import (HTTP ${status}): ${refusalText(text)}`);
   let pos;
   try {
     pos = posFromJSON(JSON.parse(text));

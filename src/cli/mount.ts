@@ -8,7 +8,9 @@ import type { Command } from './commands.js';
 const USAGE = `usage: litefs mount [-config PATH] [-no-expand-env] [-skip-unmount] [-fuse.debug] [-debug] [-- CMD [ARGS...]]
 
 Mounts the LiteFS filesystem described by the config file and serves it in
-the foreground until SIGINT or SIGTERM, then unmounts cleanly.
+the foreground until SIGINT or SIGTERM, then unmounts cleanly. SIGHUP
+re-reads the config file's http.token and the http.tls files (rotation
+without a restart: open connections finish, new ones use the new ones).
 
 With exec entries in the config, or a command after --, the application is
 started once this node is ready (primary, or a replica caught up with the
@@ -55,6 +57,8 @@ export const mountCommand: Command = async (argv) => {
     skipUnmount: args.values['skip-unmount'],
     fuseDebug: args.values['fuse.debug'] || config.fuse.debug,
   });
+  // Installed before start: SIGHUP's default action would end the process.
+  const stopReloading = reloadOnSighup(daemon, config.source, !args.values['no-expand-env'], logger);
   try {
     await daemon.start();
   } catch (err) {
@@ -66,6 +70,7 @@ export const mountCommand: Command = async (argv) => {
       logger.info('exit-on-error is false: staying up until SIGINT/SIGTERM');
       await waitForSignal();
     }
+    stopReloading();
     logger.flush();
     return 1;
   }
@@ -86,6 +91,7 @@ export const mountCommand: Command = async (argv) => {
     if (stop.signal.aborted) logger.info('shutting down after the application stopped');
   }
   await daemon.stop();
+  stopReloading();
   logger.info('stopped');
   logger.flush();
   return code;
@@ -123,6 +129,26 @@ async function runExec(daemon: LiteFSNode, commands: ExecCommand[], skipSync: bo
     if (signal.aborted) return 0;
   }
   return 0;
+}
+
+/**
+ * On SIGHUP, reads the config file again and hands its http section to
+ * the node; other changed keys need a restart. Reloads run one at a time.
+ */
+function reloadOnSighup(daemon: LiteFSNode, source: string, expandEnv: boolean, log: Logger): () => void {
+  let running = Promise.resolve();
+  const onHup = (): void => {
+    running = running.then(async () => {
+      try {
+        const next = await loadConfig(source, { expandEnv });
+        await daemon.reload(next);
+      } catch (err) {
+        log.error({ err: describeError(err) }, 'SIGHUP: reload failed; kept the current token and certificates');
+      }
+    });
+  };
+  process.on('SIGHUP', onHup);
+  return () => process.off('SIGHUP', onHup);
 }
 
 function waitForSignal(): Promise<NodeJS.Signals> {

@@ -4,6 +4,7 @@ import { describeError } from '../internal/index.js';
 import { DEFAULT_API_URL, apiURL, parseCommandArgs } from './args.js';
 import { exitCodeOf, forwardSignals, startChild } from './child.js';
 import type { Command } from './commands.js';
+import { NODE_CLIENT_OPTIONS, NODE_CLIENT_USAGE, nodeClient, refusalText, type NodeClient } from './node-client.js';
 import { fetchInfo } from './status.js';
 import { untilAnswered } from './wait-api.js';
 
@@ -19,7 +20,7 @@ it is waited for, within the same timeout.
   -if-candidate       run CMD only if this node is a lease candidate (else exit 0)
   -timeout DURATION   how long to wait for the node to be ready: 90s, 2m, or
                       seconds (default 60)
-`;
+${NODE_CLIENT_USAGE}`;
 
 export const runCommand: Command = async (argv) => {
   const args = parseCommandArgs(
@@ -31,6 +32,7 @@ export const runCommand: Command = async (argv) => {
       promote: { type: 'boolean', default: false },
       'if-candidate': { type: 'boolean', default: false },
       timeout: { type: 'string', default: '60' },
+      ...NODE_CLIENT_OPTIONS,
     },
     { allowPositionals: true },
   );
@@ -45,18 +47,29 @@ export const runCommand: Command = async (argv) => {
   }
   const url = apiURL(args.values.url);
   const deadline = Date.now() + timeoutMs;
+  let client: NodeClient | null = null;
   try {
-    const info = await untilAnswered(() => fetchInfo(url), url, deadline, 'run');
+    client = await nodeClient(args.values);
+    const c = client;
+    const info = await untilAnswered(() => fetchInfo(url, 5000, c), url, deadline, 'run');
     if (args.values['if-candidate'] && !info.candidate) return 0;
     if (args.values.promote && !info.isPrimary) {
-      const res = await request(new URL('/promote', url), { method: 'POST', headersTimeout: 20_000, bodyTimeout: 20_000 });
-      const text = (await res.body.text()).trim();
-      if (res.statusCode !== 200) throw new Error(`promotion failed (${res.statusCode}): ${text}`);
+      const res = await request(new URL('/promote', url), {
+        method: 'POST',
+        dispatcher: client.dispatcher,
+        headers: client.headers,
+        headersTimeout: 20_000,
+        bodyTimeout: 20_000,
+      });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`promotion failed (${res.statusCode}): ${refusalText(text)}`);
     }
-    await waitReady(url, deadline, timeoutMs);
+    await waitReady(url, deadline, timeoutMs, client);
   } catch (err) {
-    process.stderr.write(`litefs run: ${describeError(err)}\n`);
+    process.stderr.write(`litefs run: ${client === null ? describeError(err) : client.explain(err, url)}\n`);
     return 1;
+  } finally {
+    await client?.close();
   }
   const child = startChild(cmd);
   const stop = forwardSignals(child);
@@ -73,9 +86,9 @@ function parseTimeout(text: string): number | undefined {
   return ms !== undefined && Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
-async function waitReady(url: string, deadline: number, timeoutMs: number): Promise<void> {
+async function waitReady(url: string, deadline: number, timeoutMs: number, client: NodeClient): Promise<void> {
   for (;;) {
-    const info = await untilAnswered(() => fetchInfo(url), url, deadline, 'run');
+    const info = await untilAnswered(() => fetchInfo(url, 5000, client), url, deadline, 'run');
     if (info.ready) return;
     if (Date.now() >= deadline) throw new Error(`the node at ${url} was not ready within ${timeoutMs / 1000}s`);
     await new Promise((r) => setTimeout(r, 100));

@@ -3,29 +3,40 @@ import { describeError } from '../internal/index.js';
 import type { NodeInfo } from '../http/index.js';
 import { DEFAULT_API_URL, apiURL, parseCommandArgs } from './args.js';
 import type { Command } from './commands.js';
+import { NODE_CLIENT_OPTIONS, NODE_CLIENT_USAGE, nodeClient, refusalText, type NodeClient } from './node-client.js';
 
-const USAGE = `usage: litefs status [-url URL] [--json]
+const USAGE = `usage: litefs status [-url URL] [--json] [-token TOKEN] [-ca PATH] [-cert PATH -key PATH] [-config PATH]
 
 Shows this node's role, the primary it follows, its replication lag and the
 position (TXID/checksum) of every database, from the node's API.
 
-  -url URL   the node's API (default ${DEFAULT_API_URL})
-  --json     print the node's /info JSON instead of a table
-`;
+  -url URL         the node's API (default ${DEFAULT_API_URL}; https:// for a TLS node)
+  --json           print the node's /info JSON instead of a table
+${NODE_CLIENT_USAGE}`;
 
 export const statusCommand: Command = async (argv) => {
   const args = parseCommandArgs('status', USAGE, argv, {
     url: { type: 'string', default: DEFAULT_API_URL },
     json: { type: 'boolean', default: false },
+    ...NODE_CLIENT_OPTIONS,
   });
   if (typeof args === 'number') return args;
   const url = apiURL(args.values.url);
   let info: NodeInfo;
+  let client: NodeClient;
   try {
-    info = await fetchInfo(url);
+    client = await nodeClient(args.values);
   } catch (err) {
-    process.stderr.write(`litefs status: cannot reach ${url}: ${describeError(err)}\n`);
+    process.stderr.write(`litefs status: ${describeError(err)}\n`);
     return 1;
+  }
+  try {
+    info = await fetchInfo(url, 5000, client);
+  } catch (err) {
+    process.stderr.write(`litefs status: cannot reach ${url}: ${client.explain(err, url)}\n`);
+    return 1;
+  } finally {
+    await client.close();
   }
   if (args.values.json) {
     process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
@@ -35,10 +46,16 @@ export const statusCommand: Command = async (argv) => {
   return 0;
 };
 
-export async function fetchInfo(url: string, timeoutMs = 5000): Promise<NodeInfo> {
-  const res = await request(new URL('/info', url), { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+/** GET /info; with a client, over its TLS settings and with its token. */
+export async function fetchInfo(url: string, timeoutMs = 5000, client?: NodeClient): Promise<NodeInfo> {
+  const res = await request(new URL('/info', url), {
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    ...(client !== undefined ? { dispatcher: client.dispatcher, headers: client.headers } : {}),
+  });
   const text = await res.body.text();
-  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${text.trim()}`);
+  if (res.statusCode === 401) throw new Error(`the node refused this client (HTTP 401): ${refusalText(text)}`);
+  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${refusalText(text)}`);
   return JSON.parse(text) as NodeInfo;
 }
 

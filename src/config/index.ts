@@ -3,6 +3,7 @@ export type { ParseConfigOptions, FindConfigOptions } from './load.js';
 export { ConfigError } from './errors.js';
 export type { ConfigProblem, ConfigProblemKind, ConfigErrorCode } from './errors.js';
 export { parseGoDuration, formatGoDuration } from './duration.js';
+export { parseByteSize } from './size.js';
 export { expandEnv, evaluateReference, withHostnameDefault } from './env.js';
 export type { Env } from './env.js';
 export { parseHostPort } from './addr.js';
@@ -13,6 +14,7 @@ export type {
   DataConfig,
   FuseConfig,
   HttpConfig,
+  HttpTLSConfig,
   ProxyConfig,
   LeaseConfig,
   LeaseType,

@@ -1,6 +1,7 @@
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import type { Node as YamlNode, Scalar, YAMLMap, Document } from 'yaml';
 import { parseGoDuration } from './duration.js';
+import { parseByteSize } from './size.js';
 import { expandEnv, type Env } from './env.js';
 import { at, type ConfigProblem } from './errors.js';
 import { CONFIG_SCHEMA, EXEC_ENTRY_KEYS, type FieldSpec, type SectionSpec } from './schema.js';
@@ -146,6 +147,10 @@ class Walker {
       return;
     }
     const s = this.scalar(node);
+    if (spec.kind === 'secret') {
+      this.secret(node, s, path, p);
+      return;
+    }
     if (s.value === null) return; // `key:` or `key: ~` keeps the default, as in LiteFS
     const value = convert(s, spec);
     if (typeof value === 'object' && value !== null && 'error' in value) {
@@ -153,6 +158,31 @@ class Walker {
       return;
     }
     this.raw.values.set(path, { value, pos: p });
+  }
+
+  /**
+   * A secret is never shown in a message. Written but empty is an error
+   * rather than "not set": `token: ${LITEFS_TOKEN}` with the variable
+   * unset must not quietly start a node that accepts anyone.
+   */
+  private secret(node: Scalar, s: Scalarish, path: string, p: Position): void {
+    const raw = typeof node.value === 'string' ? node.value.trim() : '';
+    const from = /^\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)$/.test(raw) ? ` (expanded from ${JSON.stringify(raw)})` : '';
+    const where = `${path}${at(p.line, p.column)}`;
+    if (s.value === null || s.text === '') {
+      this.problem('missing', path, p, `${where}: is empty${from}; set it, or remove the key to run without one`);
+    } else if (typeof s.value === 'boolean' || typeof s.value === 'object') {
+      this.problem('wrong-type', path, p, `${where}: expected a string (the value is not shown)`);
+    } else if (!/^[\x21-\x7e]+$/.test(s.text)) {
+      this.problem(
+        'invalid-value',
+        path,
+        p,
+        `${where}: must be printable ASCII without spaces, as it travels in an HTTP header (the value is not shown)`,
+      );
+    } else {
+      this.raw.values.set(path, { value: s.text, pos: p });
+    }
   }
 
   private stringList(node: YamlNode | null, path: string): void {
@@ -354,6 +384,17 @@ function convert(s: Scalarish, spec: FieldSpec): Converted {
       if (ms < 0) return { kind: 'invalid-value', error: `${s.shown} is negative; durations must be 0 or more` };
       return ms;
     }
+    case 'size': {
+      const n = typeof s.value === 'number' ? s.value : typeof s.value === 'string' ? parseByteSize(s.value) : undefined;
+      if (typeof s.value !== 'number' && typeof s.value !== 'string') {
+        return { kind: 'wrong-type', error: `expected a size (e.g. 100MB, 1GiB), got ${s.shown}` };
+      }
+      if (n === undefined || !Number.isSafeInteger(n)) {
+        return { kind: 'invalid-value', error: `${s.shown} is not a size (e.g. 100MB, 1GiB, or a number of bytes)` };
+      }
+      if (n <= 0) return { kind: 'invalid-value', error: `${s.shown} must be more than 0 bytes` };
+      return n;
+    }
     default:
       return { kind: 'wrong-type', error: `unexpected value ${s.shown}` };
   }
@@ -378,6 +419,8 @@ function expected(spec: FieldSpec): string {
       return 'true or false';
     case 'duration':
       return 'a duration (e.g. 10s, 1m30s)';
+    case 'size':
+      return 'a size (e.g. 100MB, 1GiB)';
     case 'enum':
       return `one of ${spec.values.join(', ')}`;
     default:

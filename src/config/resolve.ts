@@ -4,7 +4,7 @@ import { formatGoDuration } from './duration.js';
 import { at, type ConfigProblem } from './errors.js';
 import type { Position, RawConfig, RawEntry } from './read-yaml.js';
 import { LEASE_TYPES } from './schema.js';
-import type { Config, EtcdConfig, ExecEntry, LeaseType, LogFormat, LogLevelName } from './types.js';
+import type { Config, EtcdConfig, ExecEntry, HttpTLSConfig, LeaseType, LogFormat, LogLevelName } from './types.js';
 
 export const DEFAULTS = {
   dataDir: '/var/lib/litefs',
@@ -94,6 +94,8 @@ export function resolveConfig(raw: RawConfig, opts: ResolveOptions): { config: C
     listen = parseHostPort(DEFAULTS.httpAddr)!;
   }
 
+  const tls = resolveTLS(r, problem);
+
   // proxy
   const proxyAddr = r.str('proxy.addr') ?? '';
   const proxyTarget = r.str('proxy.target') ?? '';
@@ -165,7 +167,22 @@ export function resolveConfig(raw: RawConfig, opts: ResolveOptions): { config: C
     hostname = new URL(advertiseText).hostname;
   }
   hostname ??= opts.hostname;
-  const advertiseURL = advertiseText ?? `http://${hostname}:${listen.port}`;
+  const servesTLS = tls !== null && tls.cert !== '';
+  const advertiseURL = advertiseText ?? `${servesTLS ? 'https' : 'http'}://${hostname}:${listen.port}`;
+  // A static replica's advertise-url is the primary's; everywhere else it
+  // is this node's own, and must say how this node really listens.
+  if (!isStaticReplica && advertiseText !== undefined && isHttpURL(advertiseText)) {
+    const https = new URL(advertiseText).protocol === 'https:';
+    if (https !== servesTLS && !r.rejected('http.tls')) {
+      problem(
+        'conflict',
+        'lease.advertise-url',
+        https
+          ? `lease.advertise-url${where('lease.advertise-url')}: is https:// but this node serves cleartext; set http.tls.cert and http.tls.key, or advertise http://`
+          : `lease.advertise-url${where('lease.advertise-url')}: is http:// but this node serves TLS (http.tls.cert); advertise https://`,
+      );
+    }
+  }
   if (databases.length > 0 && candidate) {
     problem(
       'conflict',
@@ -260,6 +277,9 @@ export function resolveConfig(raw: RawConfig, opts: ResolveOptions): { config: C
       host: listen.host,
       port: listen.port,
       snapshotTimeoutMs: r.ms('http.snapshot-timeout') ?? retentionMs,
+      token: r.str('http.token') ?? '',
+      tls,
+      maxImportSize: r.bytes('http.max-import-size') ?? null,
     },
     proxy: {
       enabled: proxyTarget !== '',
@@ -405,6 +425,55 @@ function checkDirs(dataDir: string, fuseDir: string, r: Reader, problem: Problem
   }
 }
 
+/**
+ * http.tls: cert and key come as a pair (serve TLS, and present them as a
+ * client certificate when dialling); client-auth needs the CA that signs
+ * the clients. A section with only `ca` verifies the primary over https://
+ * while this node itself serves cleartext.
+ */
+function resolveTLS(r: Reader, problem: ProblemFn): HttpTLSConfig | null {
+  const keys = ['cert', 'key', 'ca', 'client-auth'].map((k) => `http.tls.${k}`);
+  if (!keys.some((k) => r.has(k))) return null;
+  const cert = nonEmpty(r.str('http.tls.cert')) ?? '';
+  const key = nonEmpty(r.str('http.tls.key')) ?? '';
+  const ca = nonEmpty(r.str('http.tls.ca')) ?? '';
+  const clientAuth = r.bool('http.tls.client-auth') ?? false;
+  const at2 = (k: string): string => at(r.pos(k)?.line, r.pos(k)?.column);
+  const sectionAt = r.sectionAt('http.tls');
+  if (cert !== '' && key === '' && !r.rejected('http.tls.key')) {
+    problem(
+      'missing',
+      'http.tls.key',
+      `http.tls.key is required with http.tls.cert${sectionAt} (the certificate's private key)`,
+      r.pos('http.tls.cert'),
+    );
+  }
+  if (key !== '' && cert === '' && !r.rejected('http.tls.cert')) {
+    problem(
+      'missing',
+      'http.tls.cert',
+      `http.tls.cert is required with http.tls.key${sectionAt} (the certificate the key belongs to)`,
+      r.pos('http.tls.key'),
+    );
+  }
+  if (clientAuth && ca === '' && !r.rejected('http.tls.ca')) {
+    problem(
+      'missing',
+      'http.tls.ca',
+      `http.tls.ca is required with http.tls.client-auth${at2('http.tls.client-auth')} (the CA that signs the clients' certificates)`,
+      r.pos('http.tls.client-auth'),
+    );
+  }
+  if (clientAuth && cert === '' && !r.rejected('http.tls.cert')) {
+    problem(
+      'conflict',
+      'http.tls.client-auth',
+      `http.tls.client-auth${at2('http.tls.client-auth')}: needs http.tls.cert and http.tls.key (client certificates are checked only on a TLS listener)`,
+    );
+  }
+  return { cert, key, ca, clientAuth };
+}
+
 function nonEmpty(s: string | undefined): string | undefined {
   return s === undefined || s.trim() === '' ? undefined : s;
 }
@@ -476,6 +545,10 @@ class Reader {
   ms(key: string): number | undefined {
     const v = this.get(key);
     return typeof v === 'number' ? v : undefined;
+  }
+
+  bytes(key: string): number | undefined {
+    return this.ms(key);
   }
 
   list(key: string): string[] | undefined {

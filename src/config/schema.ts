@@ -7,6 +7,10 @@ export type FieldSpec =
   | { kind: 'bool' }
   | { kind: 'string' }
   | { kind: 'duration' }
+  /** A byte count: 1048576, "100MB", "1GiB". */
+  | { kind: 'size' }
+  /** A string never echoed in messages; written but empty is an error (an unset ${VAR}), not "off". */
+  | { kind: 'secret' }
   | { kind: 'enum'; values: readonly string[] }
   | { kind: 'string-list' }
   | { kind: 'exec' }
@@ -24,6 +28,8 @@ const bool = { kind: 'bool' } as const;
 const str = { kind: 'string' } as const;
 const duration = { kind: 'duration' } as const;
 const strings = { kind: 'string-list' } as const;
+const size = { kind: 'size' } as const;
+const secret = { kind: 'secret' } as const;
 
 export const LEASE_TYPES = ['static', 'consul', 'etcd'] as const;
 export const LOG_FORMATS = ['text', 'json'] as const;
@@ -57,7 +63,17 @@ export const CONFIG_SCHEMA: SectionSpec = {
     http: {
       kind: 'section',
       label: 'http',
-      fields: { addr: str, 'snapshot-timeout': duration },
+      fields: {
+        addr: str,
+        'snapshot-timeout': duration,
+        token: secret,
+        tls: {
+          kind: 'section',
+          label: 'http.tls',
+          fields: { cert: str, key: str, ca: str, 'client-auth': bool },
+        },
+        'max-import-size': size,
+      },
     },
     proxy: {
       kind: 'section',

@@ -45,6 +45,23 @@ export interface HttpConfig {
   host: string;
   port: number;
   snapshotTimeoutMs: number;
+  /** Shared secret every API request carries as `Authorization: Bearer …`; '' = no token. */
+  token: string;
+  /** TLS for the node API, served and dialled; null = cleartext (h2c), as LiteFS. */
+  tls: HttpTLSConfig | null;
+  /** Largest accepted POST /import body in bytes; null = only the data volume's free space limits it. */
+  maxImportSize: number | null;
+}
+
+export interface HttpTLSConfig {
+  /** PEM certificate chain this node serves and presents as a client; '' = serve cleartext. */
+  cert: string;
+  /** PEM private key of `cert`. */
+  key: string;
+  /** PEM CA bundle peers' certificates are verified against; '' = the system's CAs. */
+  ca: string;
+  /** Refuse API clients without a certificate signed by `ca` (mutual TLS). */
+  clientAuth: boolean;
 }
 
 export interface ProxyConfig {

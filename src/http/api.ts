@@ -9,6 +9,7 @@ import { metricsRoutes } from './metrics.js';
 import { sendJSON, sendText, type Route } from './server.js';
 import { transferRoutes } from './transfer.js';
 import type { StreamServer } from './stream-server.js';
+import { explainConnectError, nodeAgent, NodeSecurity } from './auth/index.js';
 
 export interface ApiContext {
   store: Store;
@@ -18,6 +19,10 @@ export interface ApiContext {
   mountDir: string;
   /** How other nodes reach this node's HTTP proxy (null: no proxy). */
   proxyURL: string | null;
+  /** Token and TLS for calls to other nodes (/promote asks the primary); default none. */
+  security?: NodeSecurity;
+  /** http.max-import-size: largest POST /import body (null or absent: free space decides). */
+  maxImportSize?: number | null;
 }
 
 /** JSON of GET /info: LiteFS's NodeInfo fields, plus what `litefs status` shows. */
@@ -116,16 +121,22 @@ export function apiRoutes(ctx: ApiContext): Route[] {
         if (monitor.isPrimary) return sendText(res, 200, 'already primary');
         const primary = monitor.primary;
         if (primary === null) return sendText(res, 500, 'no primary known to hand off from');
+        const security = ctx.security ?? NodeSecurity.none();
+        const agent = nodeAgent(security);
         try {
           const r = await request(new URL(`/handoff?nodeID=${store.nodeIDString}`, primary.advertiseURL), {
             method: 'POST',
+            headers: security.headers(),
+            dispatcher: agent,
             headersTimeout: 10_000,
             bodyTimeout: 10_000,
           });
           const text = await r.body.text();
           if (r.statusCode !== 200) return sendText(res, 502, `primary refused the handoff (${r.statusCode}): ${text.trim()}`);
         } catch (err) {
-          return sendText(res, 502, `could not reach the primary: ${describeError(err)}`);
+          return sendText(res, 502, `could not reach the primary: ${explainConnectError(err, primary.advertiseURL)}`);
+        } finally {
+          void agent.close();
         }
         await new Promise<void>((resolve) => {
           const done = (): void => {

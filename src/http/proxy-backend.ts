@@ -3,6 +3,7 @@ import type { Logger } from '../internal/index.js';
 import type { PrimaryInfo } from '../lease/index.js';
 import type { LeaseMonitor, Store } from '../store/index.js';
 import { ConditionWaiters, TXIDWaiters, primaryProxyURLFor, type ProxyBackend } from './proxy/index.js';
+import { nodeAgent, NodeSecurity } from './auth/index.js';
 
 /**
  * The proxy's view of this node, fed by store and lease events (never by
@@ -22,6 +23,8 @@ export class NodeProxyBackend implements ProxyBackend {
     private readonly monitor: LeaseMonitor,
     private readonly localProxyAddr: string,
     private readonly log: Logger,
+    /** Token and TLS for reading the primary's /info. */
+    private readonly security: NodeSecurity = NodeSecurity.none(),
   ) {
     store.on('change', (c) => this.txids.notify(c.db, c.pos.txid));
     monitor.on('primaryChange', ({ primary }) => this.onPrimary(primary));
@@ -61,8 +64,14 @@ export class NodeProxyBackend implements ProxyBackend {
   }
 
   private async askPrimary(primary: PrimaryInfo, gen: number): Promise<void> {
+    const agent = nodeAgent(this.security);
     try {
-      const res = await request(new URL('/info', primary.advertiseURL), { headersTimeout: 5000, bodyTimeout: 5000 });
+      const res = await request(new URL('/info', primary.advertiseURL), {
+        headers: this.security.headers(),
+        dispatcher: agent,
+        headersTimeout: 5000,
+        bodyTimeout: 5000,
+      });
       const info = (await res.body.json()) as { proxyURL?: unknown };
       if (gen === this.generation && typeof info.proxyURL === 'string' && info.proxyURL !== '') {
         this.proxyURL = info.proxyURL;
@@ -70,6 +79,8 @@ export class NodeProxyBackend implements ProxyBackend {
       }
     } catch (err) {
       this.log.debug({ err, primary: primary.hostname }, "could not read the primary's proxy URL; assuming this node's proxy port");
+    } finally {
+      void agent.close();
     }
   }
 }

@@ -1,9 +1,10 @@
 import http2 from 'node:http2';
-import { describeError, type Logger } from '../internal/index.js';
+import { CodedError, describeError, type Logger } from '../internal/index.js';
 import { formatTXID, isSnapshot } from '../ltx/index.js';
 import { receiveLtx, type ReceivedLtx, type Store } from '../store/index.js';
 import type { PrimaryInfo } from '../lease/index.js';
 import { FrameReader, encodePosMap } from './protocol/index.js';
+import { explainConnectError, NodeSecurity } from './auth/index.js';
 
 export type StreamEnd = { reason: 'end' } | { reason: 'handoff'; leaseID: string } | { reason: 'error'; error: unknown };
 
@@ -27,7 +28,19 @@ export interface ReplicaStreamOptions {
   onActivity?: () => void;
   /** Longest wait for local SQLite readers before applying a transaction. */
   applyLockTimeoutMs?: number;
+  /** Token and TLS settings for dialling the primary (default: none). */
+  security?: NodeSecurity;
 }
+
+export type ReplicaStreamErrorCode =
+  /** The primary answered 401: wrong or missing token, or a refused client certificate. */
+  | 'ERR_STREAM_UNAUTHORIZED'
+  /** TLS or scheme mismatch between the nodes: an untrusted certificate, cleartext against TLS. */
+  | 'ERR_STREAM_TLS'
+  /** The connection failed for any other reason: unreachable, reset. */
+  | 'ERR_STREAM_CONNECT';
+
+export class ReplicaStreamError extends CodedError<ReplicaStreamErrorCode> {}
 
 const STREAM_WINDOW = 4 << 20;
 const SESSION_WINDOW = 8 << 20;
@@ -45,9 +58,11 @@ export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<Stre
   let session: http2.ClientHttp2Session | null = null;
   let onAbort: (() => void) | null = null;
   try {
+    const security = opts.security ?? NodeSecurity.none();
+    const tls = primary.advertiseURL.startsWith('https:') ? security.clientOptions() : {};
     // Windows large enough that a snapshot streams at disk speed instead of
     // one 64 KiB window per round trip through both event loops.
-    session = http2.connect(primary.advertiseURL, { settings: { initialWindowSize: STREAM_WINDOW } });
+    session = http2.connect(primary.advertiseURL, { settings: { initialWindowSize: STREAM_WINDOW }, ...tls });
     session.on('error', () => {}); // surfaced through the request below
     const s = session;
     s.once('connect', () => s.setLocalWindowSize(SESSION_WINDOW));
@@ -70,13 +85,25 @@ export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<Stre
       ':path': path,
       'litefs-id': store.nodeIDString,
       'content-type': 'application/octet-stream',
+      ...security.headers(),
     });
     req.end(encodePosMap(positions));
     const status = await new Promise<number>((resolve, reject) => {
       req.once('response', (h) => resolve(Number(h[':status'])));
-      req.once('error', reject);
+      req.once('error', (err) => {
+        const tls = explainConnectError(err, primary.advertiseURL, () => '');
+        reject(
+          tls !== '' ? new ReplicaStreamError('ERR_STREAM_TLS', tls) : new ReplicaStreamError('ERR_STREAM_CONNECT', describeError(err)),
+        );
+      });
       req.once('close', () => reject(new Error('stream closed before a response')));
     });
+    if (status === 401) {
+      throw new ReplicaStreamError(
+        'ERR_STREAM_UNAUTHORIZED',
+        `the primary refused this replica (401): ${refusalReason(await readText(req))}`,
+      );
+    }
     if (status !== 200) {
       const text = (await readText(req)).trim();
       throw new Error(`primary answered ${status}: ${text.slice(0, 200)}`);
@@ -128,6 +155,17 @@ export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<Stre
     if (onAbort !== null) signal.removeEventListener('abort', onAbort);
     session?.destroy();
   }
+}
+
+/** The `error` of a 401's JSON body, or the body's first line. */
+function refusalReason(text: string): string {
+  try {
+    const j = JSON.parse(text) as { error?: unknown };
+    if (typeof j.error === 'string') return j.error;
+  } catch {
+    /* not JSON */
+  }
+  return text.trim().split('\n')[0]!.slice(0, 200);
 }
 
 async function readText(req: http2.ClientHttp2Stream): Promise<string> {

@@ -31,16 +31,20 @@ export interface TransferContext {
   lockTimeoutMs?: number;
   /** Largest accepted upload for the free bytes on the data volume (default importSizeLimit). */
   sizeLimit?: (freeBytes: number) => number;
+  /** http.max-import-size, named in the 413 when it is what an upload exceeds. */
+  configuredLimit?: number;
 }
 
 /** POST /import and GET /export. */
 export function transferRoutes(ctx: ApiContext): Route[] {
+  const cap = ctx.maxImportSize ?? null;
   return transferRoutesFor({
     store: ctx.store,
     primaryHint: () => {
       const p = ctx.monitor.primary;
       return p === null ? '' : `${p.hostname} at ${p.advertiseURL}`;
     },
+    ...(cap !== null ? { sizeLimit: (free: number) => Math.min(importSizeLimit(free), cap), configuredLimit: cap } : {}),
   });
 }
 
@@ -79,12 +83,12 @@ export function transferRoutesFor(t: TransferContext): Route[] {
     const limit = sizeLimit(fs.bavail * fs.bsize);
     if (declared !== null && declared > limit) {
       if (db.pos.txid === 0n) await t.store.discardIfNeverCommitted(name);
-      return sendText(res, 413, tooLarge(declared, limit));
+      return sendText(res, 413, tooLarge(declared, limit, t.configuredLimit));
     }
     const spool = join(db.ltxDir, `.import-${randomBytes(6).toString('hex')}.tmp`);
     let outcome: { pos: Pos } | ImportError;
     try {
-      const size = await spoolBody(req, spool, limit);
+      const size = await spoolBody(req, spool, limit, t.configuredLimit);
       const result = await importDatabase(db, spool, {
         nodeID: t.store.nodeID,
         sys: t.store.sys,
@@ -160,7 +164,8 @@ function contentLength(req: ApiRequest): number | null {
   return Number(raw);
 }
 
-function tooLarge(size: number, limit: number): string {
+function tooLarge(size: number, limit: number, configured?: number): string {
+  if (configured !== undefined && limit === configured) return `an upload of ${size} bytes exceeds http.max-import-size (${limit} bytes)`;
   return `an upload of ${size} bytes exceeds the import limit of ${limit} bytes (a third of the data volume's free space, less a reserve: the upload, its LTX file and the database must all fit)`;
 }
 
@@ -170,7 +175,7 @@ function tooLarge(size: number, limit: number): string {
  * known to be unacceptable the rest is read and discarded, so the client
  * (which is still sending) gets the answer rather than a reset connection.
  */
-async function spoolBody(req: ApiRequest, path: string, limit: number): Promise<number> {
+async function spoolBody(req: ApiRequest, path: string, limit: number, configured?: number): Promise<number> {
   const fh = await open(path, 'wx', 0o600);
   let failure: ImportError | null = null;
   let total = 0;
@@ -194,7 +199,7 @@ async function spoolBody(req: ApiRequest, path: string, limit: number): Promise<
       total += chunk.length;
       if (failure !== null) continue;
       if (total > limit) {
-        failure = new ImportError('ERR_IMPORT_TOO_LARGE', tooLarge(total, limit));
+        failure = new ImportError('ERR_IMPORT_TOO_LARGE', tooLarge(total, limit, configured));
         continue;
       }
       if (head.length < SQLITE_HEADER_SIZE) {

@@ -1,6 +1,17 @@
 import { describeError, type Logger } from '../internal/index.js';
 import type { PrimaryInfo } from '../lease/index.js';
 
+/**
+ * Refusals between nodes (token, certificates, http vs https) do not heal by
+ * retrying: an operator must act, so they are warnings even at startup.
+ */
+const OPERATOR_CODES = new Set(['ERR_STREAM_UNAUTHORIZED', 'ERR_STREAM_TLS']);
+
+function needsOperator(err: unknown): boolean {
+  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && OPERATOR_CODES.has(code);
+}
+
 /** Distinct reasons reported per outage at most (beyond that, debug only). */
 const MAX_REASONS = 5;
 
@@ -34,7 +45,7 @@ export class OutageLog {
     if (this.since === null) {
       this.since = Date.now();
       this.reasons.add(key);
-      if (this.followedBefore) {
+      if (this.followedBefore || needsOperator(err)) {
         this.log.warn(fields, `lost ${target}: ${what} failed: ${reason}; retrying with backoff`);
       } else {
         this.log.info(fields, `waiting for ${target}: ${what} failed: ${reason}; retrying with backoff`);

@@ -22,7 +22,7 @@ describe('defaults', () => {
       exec: [],
       data: { dir: '/var/lib/litefs', compress: true, retentionMs: 600_000, retentionMonitorIntervalMs: 60_000 },
       fuse: { dir: '/litefs', allowOther: false, debug: false },
-      http: { addr: ':20202', host: '', port: 20202, snapshotTimeoutMs: 600_000 },
+      http: { addr: ':20202', host: '', port: 20202, snapshotTimeoutMs: 600_000, token: '', tls: null, maxImportSize: null },
       proxy: {
         enabled: false,
         addr: '',
@@ -101,11 +101,19 @@ describe('defaults', () => {
 
 describe('litefs.yml.example', () => {
   it('loads with loadConfig and sets every section', async () => {
-    const cfg = await loadConfig(path.join(repoRoot, 'litefs.yml.example'), { env: {}, hostname: 'example-host' });
+    const cfg = await loadConfig(path.join(repoRoot, 'litefs.yml.example'), {
+      env: { LITEFS_TOKEN: 'example-token' },
+      hostname: 'example-host',
+    });
+    expect(cfg.http).toMatchObject({
+      token: 'example-token',
+      tls: { cert: '/etc/litefs/node.pem', key: '/etc/litefs/node-key.pem', ca: '/etc/litefs/ca.pem', clientAuth: true },
+      maxImportSize: 10 * 2 ** 30,
+    });
     expect(cfg.lease).toMatchObject({
       type: 'consul',
       hostname: 'example-host',
-      advertiseURL: 'http://example-host:20202',
+      advertiseURL: 'https://example-host:20202',
       candidate: true,
       consul: { url: 'http://localhost:8500', key: 'litefs/primary', ttlMs: 10_000, lockDelayMs: 1_000 },
       etcd: {
@@ -130,7 +138,7 @@ describe('litefs.yml.example', () => {
 
   it('evaluates its candidate expression from the environment', async () => {
     const file = path.join(repoRoot, 'litefs.yml.example');
-    const replica = await loadConfig(file, { env: { FLY_REGION: 'ams', PRIMARY_REGION: 'ord', HOSTNAME: 'r1' } });
+    const replica = await loadConfig(file, { env: { FLY_REGION: 'ams', PRIMARY_REGION: 'ord', HOSTNAME: 'r1', LITEFS_TOKEN: 't' } });
     expect(replica.lease.candidate).toBe(false);
     expect(replica.lease.hostname).toBe('r1');
   });

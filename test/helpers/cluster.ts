@@ -1,6 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { request } from 'undici';
+import { NodeSecurity, nodeAgent } from '../../src/http/index.js';
 import { checksumDatabaseFile, formatChecksum } from '../../src/ltx/index.js';
 import { LiteFSNode, type StartOptions } from './daemon.js';
 import { runSqlite3 } from './sqlite-clients.js';
@@ -64,6 +66,30 @@ export interface ClusterOptions {
   reconnectDelay?: string;
   /** Start daemons with -debug (LTX applies are logged at debug level). */
   debug?: boolean;
+  /** http.token and http.tls of every node (and what the tests present); none by default. */
+  security?: ClusterSecurity;
+}
+
+export interface ClusterSecurity {
+  token: string;
+  tls?: { cert: string; key: string; ca: string; clientAuth: boolean };
+}
+
+/** An HTTP client for a cluster's nodes: their CA, a client certificate, the token. */
+export async function clusterClient(sec: ClusterSecurity | undefined): Promise<NodeSecurity> {
+  if (sec === undefined) return NodeSecurity.none();
+  return NodeSecurity.load({ token: sec.token, tls: sec.tls === undefined ? null : { ...sec.tls, clientAuth: false } });
+}
+
+/** GET `url` with `client`'s TLS settings and token (HTTP/1.1, one connection). */
+export async function getWith(client: NodeSecurity, url: string, timeoutMs = 2000): Promise<{ status: number; text: string }> {
+  const agent = nodeAgent(client);
+  try {
+    const r = await request(url, { dispatcher: agent, headers: client.headers(), headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    return { status: r.statusCode, text: await r.body.text() };
+  } finally {
+    await agent.close();
+  }
 }
 
 /** The parts of GET /info the tests use. */
@@ -121,11 +147,12 @@ export class ClusterNode {
     readonly node: LiteFSNode,
     private readonly render: (candidate: boolean) => string,
     private _candidate: boolean,
+    private readonly cluster: { client: NodeSecurity; opts: ClusterOptions },
     readonly host = '127.0.0.1',
   ) {}
 
   get url(): string {
-    return `http://${this.host}:${this.port}`;
+    return `${this.cluster.opts.security?.tls !== undefined ? 'https' : 'http'}://${this.host}:${this.port}`;
   }
 
   get candidate(): boolean {
@@ -155,11 +182,21 @@ export class ClusterNode {
     await writeFile(this.node.configPath, this.render(candidate));
   }
 
-  /** GET /info (HTTP/1.1) with a time limit. */
+  /** GET /info (HTTP/1.1) with a time limit, with the cluster's credentials. */
   async info(timeoutMs = 2000): Promise<InfoJSON> {
-    const r = await fetch(`${this.url}/info`, { signal: AbortSignal.timeout(timeoutMs) });
-    if (r.status !== 200) throw new Error(`${this.name} /info answered ${r.status}`);
-    return (await r.json()) as InfoJSON;
+    if (this.cluster.opts.security === undefined) {
+      const r = await fetch(`${this.url}/info`, { signal: AbortSignal.timeout(timeoutMs) });
+      if (r.status !== 200) throw new Error(`${this.name} /info answered ${r.status}`);
+      return (await r.json()) as InfoJSON;
+    }
+    const r = await getWith(this.cluster.client, `${this.url}/info`, timeoutMs);
+    if (r.status !== 200) throw new Error(`${this.name} /info answered ${r.status}: ${r.text}`);
+    return JSON.parse(r.text) as InfoJSON;
+  }
+
+  /** Rewrites litefs.yml from the cluster's current options (e.g. new credentials). */
+  async rewriteConfig(): Promise<void> {
+    await writeFile(this.node.configPath, this.render(this._candidate));
   }
 
   /** This node's position of `db` from /info: "txid/checksum" (16 hex each), or null. */
@@ -208,10 +245,21 @@ export class ClusterNode {
 }
 
 export class Cluster {
-  private constructor(
-    readonly nodes: ClusterNode[],
-    readonly opts: ClusterOptions,
-  ) {}
+  /** What the tests present to the nodes; see setSecurity. */
+  client: NodeSecurity = NodeSecurity.none();
+  readonly nodes: ClusterNode[] = [];
+
+  private constructor(readonly opts: ClusterOptions) {}
+
+  /**
+   * New credentials for the whole cluster: every litefs.yml is rewritten
+   * (running daemons pick them up on SIGHUP) and the tests' client uses them.
+   */
+  async setSecurity(security: ClusterSecurity): Promise<void> {
+    this.opts.security = security;
+    this.client = await clusterClient(security);
+    for (const n of this.nodes) await n.rewriteConfig();
+  }
 
   /** Creates the nodes' directories and configs; starts nothing. */
   static async create(opts: ClusterOptions): Promise<Cluster> {
@@ -221,8 +269,11 @@ export class Cluster {
       const p = await freePort();
       if (!ports.includes(p)) ports.push(p);
     }
-    const primaryURL = `http://${opts.nodes?.[0]?.host ?? '127.0.0.1'}:${ports[0]!}`;
-    const nodes: ClusterNode[] = [];
+    const scheme = opts.security?.tls !== undefined ? 'https' : 'http';
+    const primaryURL = `${scheme}://${opts.nodes?.[0]?.host ?? '127.0.0.1'}:${ports[0]!}`;
+    const cluster = new Cluster(opts);
+    cluster.client = await clusterClient(opts.security);
+    const nodes = cluster.nodes;
     for (let i = 0; i < size; i++) {
       const name = `node${i}`;
       const spec = opts.nodes?.[i] ?? {};
@@ -242,9 +293,9 @@ export class Cluster {
           return render(candidate);
         },
       });
-      nodes.push(new ClusterNode(i, name, port, node, render, candidate, spec.host));
+      nodes.push(new ClusterNode(i, name, port, node, render, candidate, cluster, spec.host));
     }
-    return new Cluster(nodes, opts);
+    return cluster;
   }
 
   node(i: number): ClusterNode {
@@ -345,6 +396,7 @@ function renderConfig(a: {
     `  dir: ${JSON.stringify(dirs.mountDir)}`,
     'http:',
     `  addr: "${a.spec.host ?? '127.0.0.1'}:${a.port}"`,
+    ...securityLines(opts.security),
     'lease:',
     `  type: ${opts.lease.type}`,
     `  candidate: ${a.candidate}`,
@@ -368,7 +420,7 @@ function renderConfig(a: {
   } else {
     lines.push(
       `  hostname: ${JSON.stringify(a.name)}`,
-      `  advertise-url: "http://${a.spec.host ?? '127.0.0.1'}:${a.port}"`,
+      `  advertise-url: "${opts.security?.tls !== undefined ? 'https' : 'http'}://${a.spec.host ?? '127.0.0.1'}:${a.port}"`,
       '  consul:',
       `    url: ${JSON.stringify(opts.lease.url)}`,
       `    key: ${JSON.stringify(opts.lease.key)}`,
@@ -379,6 +431,23 @@ function renderConfig(a: {
   // Tests parse the log: one JSON object per line.
   lines.push('log:', '  format: json', '');
   return lines.join('\n');
+}
+
+/** litefs.yml lines (inside `http:`) for `sec`. */
+export function securityLines(sec: ClusterSecurity | undefined): string[] {
+  if (sec === undefined) return [];
+  const t = sec.tls;
+  return [
+    ...(sec.token === '' ? [] : [`  token: ${JSON.stringify(sec.token)}`]),
+    ...(t === undefined
+      ? []
+      : [
+          '  tls:',
+          ...(t.cert === '' ? [] : [`    cert: ${JSON.stringify(t.cert)}`, `    key: ${JSON.stringify(t.key)}`]),
+          `    ca: ${JSON.stringify(t.ca)}`,
+          `    client-auth: ${t.clientAuth}`,
+        ]),
+  ];
 }
 
 // ---------------------------------------------------------------- workloads

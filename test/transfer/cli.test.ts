@@ -39,8 +39,8 @@ describe('usage', () => {
     [['import', '-name'], 'litefs import: flag -name needs a value (run "litefs import --help")'],
     [['import', '-name', 'a', '-url', 'not a url', 'a.db'], 'litefs import: invalid -url "not a url" (run "litefs import --help")'],
     [
-      ['export', '-name', 'a', '-url', 'https://h:1', 'a.db'],
-      'litefs export: invalid -url "https://h:1": only http:// is supported (run "litefs export --help")',
+      ['export', '-name', 'a', '-url', 'ftp://h:1', 'a.db'],
+      'litefs export: invalid -url "ftp://h:1": only http:// and https:// are supported (run "litefs export --help")',
     ],
     [['export', '--name=a'], 'litefs export: missing FILE (run "litefs export --help")'],
     [['export', '-help=yes'], 'litefs export: flag -help takes no value (run "litefs export --help")'],
@@ -58,7 +58,7 @@ describe('usage', () => {
         const r = await litefs([cmd, flag]);
         expect(r.code).toBe(0);
         expect(r.stderr).toBe('');
-        expect(r.stdout.startsWith(`usage: litefs ${cmd} -name DB [-url URL] FILE\n`)).toBe(true);
+        expect(r.stdout.startsWith(`usage: litefs ${cmd} -name DB [-url URL] [-token TOKEN]`)).toBe(true);
         expect(r.stdout).toContain('-url URL');
       }
     }

@@ -214,6 +214,15 @@ describe('POST /import', () => {
     expect(s.store.db('app.db')).toBeUndefined();
   });
 
+  it('names http.max-import-size in the 413 when that cap is what an upload exceeds', async () => {
+    const s = await server({ sizeLimit: () => 8 * 1024, configuredLimit: 8 * 1024 });
+    const upload = await readFile(other);
+    const r = await post(s, 'app.db', upload);
+    expect(r.status).toBe(413);
+    expect(r.text.trim()).toBe(`an upload of ${upload.length} bytes exceeds http.max-import-size (8192 bytes)`);
+    await expect(listDir(path.dirname(ltxDir(s, 'app.db')))).rejects.toThrow(/ENOENT/);
+  });
+
   it('answers 409 when the page size differs from the existing database', async () => {
     const s = await server();
     expect((await post(s, 'app.db', await readFile(small))).status).toBe(200);

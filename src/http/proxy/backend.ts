@@ -62,6 +62,8 @@ export function primaryProxyURLFor(primary: PrimaryInfo, localProxyAddr: string)
   }
   if (api.protocol !== 'http:' && api.protocol !== 'https:') return null;
   if (api.hostname === '') return null;
-  // URL.hostname keeps the brackets of an IPv6 literal.
-  return `${api.protocol}//${api.hostname}:${listen.port}`;
+  // URL.hostname keeps the brackets of an IPv6 literal. Proxies listen in
+  // cleartext whatever the API does (http.tls covers the API only), so an
+  // https:// API URL still means an http:// proxy.
+  return `http://${api.hostname}:${listen.port}`;
 }

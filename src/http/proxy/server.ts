@@ -1,7 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Agent, Pool } from 'undici';
+import type { ConnectionOptions } from 'node:tls';
+import { Agent, Pool, buildConnector } from 'undici';
 import { parseHostPort, type ProxyConfig } from '../../config/index.js';
 import { describeError, silentLogger, type Logger } from '../../internal/index.js';
 import type { ProxyBackend } from './backend.js';
@@ -30,6 +31,11 @@ export interface ProxyServerOptions {
   closeTimeoutMs?: number;
   /** Clock for cookie expiry dates. */
   now?: () => number;
+  /**
+   * TLS options for other nodes' proxies at https:// URLs (the node API's
+   * CA and client certificate), read per connection so a reload applies.
+   */
+  primaryTLS?: () => ConnectionOptions;
 }
 
 export const PROXY_DEFAULTS = {
@@ -94,6 +100,7 @@ class LiteFSProxy implements ProxyServer {
   private readonly cookieExpiryMs: number;
   private readonly closeTimeoutMs: number;
   private readonly now: () => number;
+  private readonly primaryTLS: (() => ConnectionOptions) | undefined;
 
   /** Per-request controllers, aborted together on shutdown (cheaper than a listener each). */
   private readonly inflight = new Set<AbortController>();
@@ -142,7 +149,14 @@ class LiteFSProxy implements ProxyServer {
     // One keep-alive pool for the app on this node, one agent (a pool per
     // origin) for other nodes' proxies. Timeouts are per request (relay.ts).
     this.localPool = new Pool(this.localOrigin, { connect: { timeout: 10_000 } });
-    this.agent = new Agent({ connect: { timeout: 10_000 } });
+    const primaryTLS = options.primaryTLS;
+    this.primaryTLS = primaryTLS;
+    this.agent = new Agent({
+      connect:
+        primaryTLS === undefined
+          ? { timeout: 10_000 }
+          : (opts, callback) => buildConnector({ ...primaryTLS(), timeout: 10_000 })(opts, callback),
+    });
 
     this.timeouts = serverTimeouts(config);
     this.server = http.createServer({
@@ -392,6 +406,7 @@ class LiteFSProxy implements ProxyServer {
       retryIntervalMs: this.retryIntervalMs,
       setCookie: setCookie ? this.txidCookie : undefined,
       onRetry: this.logRetry,
+      ...(toPrimary && this.primaryTLS !== undefined ? { tls: this.primaryTLS } : {}),
       onTunnel: (client, upstream) => {
         this.tunnels.set(client, upstream);
         tunnelled();

@@ -2,6 +2,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { ConnectionOptions } from 'node:tls';
 import { rawResponseHeaders } from './headers.js';
 import { isConnectionRefused, pause } from './retry.js';
 
@@ -31,6 +32,8 @@ export interface UpgradeRelayRequest {
   onRetry?: (attempt: number, err: unknown, origin: string | null) => void;
   /** Told about each established tunnel so the server can end it on close(). */
   onTunnel?: (client: Duplex, upstream: Duplex) => void;
+  /** TLS options for an https:// origin (CA, client certificate), read per attempt. */
+  tls?: () => ConnectionOptions;
 }
 
 export type UpgradeOutcome =
@@ -87,6 +90,7 @@ function attemptOnce(u: UpgradeRelayRequest, origin: string): Promise<Attempt> {
     }
     const mod = url.protocol === 'https:' ? https : http;
     const upReq = mod.request({
+      ...(url.protocol === 'https:' ? (u.tls?.() ?? {}) : {}),
       host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: url.port === '' ? undefined : Number(url.port),
       method: u.req.method,
