@@ -294,6 +294,61 @@ while not stop.is_set():
 print('\n'.join(out), flush=True)
 `;
 
+// Issue 9.4's figure: how long an apply holds readers off. Reads with no
+// busy timeout as fast as they can; a run of SQLITE_BUSY answers is one
+// hold-off, timed from the first refused read to the next answered one.
+const READER_HOLDOFF = String.raw`
+import sqlite3, sys, time, threading
+db = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+reads = 0; busy = 0; since = None; out = []
+print('ready', flush=True)
+while not stop.is_set():
+    try:
+        db.execute('SELECT coalesce(max(id), 0) FROM t').fetchone()
+        reads += 1
+        if since is not None:
+            out.append('%d' % (time.monotonic_ns() - since)); since = None
+    except sqlite3.OperationalError:
+        busy += 1
+        if since is None: since = time.monotonic_ns()
+    time.sleep(0.0002)
+print('reads %d busy %d' % (reads, busy))
+print('\n'.join(out), flush=True)
+`;
+
+/** Readers held off by applies (or, natively, by the writer's commits) at `rate` tx/s. */
+async function holdOffRun({ writePath, readPath, rate, seconds, firstID, settle }) {
+  const reader = startReader(READER_HOLDOFF, readPath);
+  await reader.ready;
+  const wout = await run('python3', ['-u', '-c', WRITER, writePath, String(rate), String(seconds), String(firstID)]);
+  await settle();
+  await sleep(200);
+  const { out: rout } = await reader.stop();
+  const lines = rout.trim().split('\n');
+  const counts = lines.find((l) => l.startsWith('reads ')) ?? 'reads 0 busy 0';
+  const [, reads, , busy] = counts.split(' ').map(Number);
+  const holds = lines
+    .filter((l) => /^\d+$/.test(l))
+    .map((l) => Number(l) / 1e6)
+    .sort((a, b) => a - b);
+  const transactions = wout
+    .trim()
+    .split('\n')
+    .filter((l) => /^\d+ \d+$/.test(l)).length;
+  const r = (x) => (x === null ? null : Math.round(x * 100) / 100);
+  return {
+    transactions,
+    reads,
+    busy_answers: busy,
+    hold_offs: holds.length,
+    hold_off_p50_ms: r(percentile(holds, 50)),
+    hold_off_p99_ms: r(percentile(holds, 99)),
+    hold_off_max_ms: r(holds.at(-1) ?? null),
+  };
+}
+
 function startReader(code, dbPath) {
   const child = spawn('python3', ['-u', '-c', code, dbPath], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
@@ -434,6 +489,30 @@ async function lagSuite({ label, dir, primary, replica }, native) {
           };
   }
 
+  if (native) {
+    log(`${label}: readers held off by applies at 100 tx/s (native baseline first)`);
+    const base = await holdOffRun({
+      writePath: nativeDB,
+      readPath: nativeDB,
+      rate: 100,
+      seconds: LAG_SECONDS,
+      firstID: nativeFirst,
+      settle: async () => {},
+    });
+    const litefs = await holdOffRun({
+      writePath: path.join(primary.mnt, LAG_DB),
+      readPath: path.join(replica.mnt, LAG_DB),
+      rate: 100,
+      seconds: LAG_SECONDS,
+      firstID: first,
+      settle: () => waitConverged(primary, replica, LAG_DB, 60_000),
+    });
+    out.lag.reader_hold_off_100_tx_per_s = {
+      note: 'a replica reader with no busy timeout: each run of SQLITE_BUSY is one hold-off (by an apply; natively, by the writer on the same file)',
+      litefs,
+      native_same_host: base,
+    };
+  }
   return out.lag;
 }
 

@@ -44,6 +44,14 @@ export interface NodeInfo {
   databases: { name: string; txid: string; checksum: string; pageSize: number; pageCount: number }[];
 }
 
+/**
+ * How long /promote waits for the lease to arrive once the primary accepted
+ * the handoff: the primary first finishes the commits in flight and this
+ * node applies them, which for a large transaction on a loaded host takes
+ * seconds.
+ */
+const PROMOTE_WAIT_MS = 30_000;
+
 export function nodeInfo(ctx: ApiContext): NodeInfo {
   const { store, monitor } = ctx;
   const primary = monitor.isPrimary
@@ -147,11 +155,11 @@ export function apiRoutes(ctx: ApiContext): Route[] {
           const check = (): void => {
             if (monitor.isPrimary) done();
           };
-          const timer = setTimeout(done, 10_000);
+          const timer = setTimeout(done, PROMOTE_WAIT_MS);
           monitor.on('primaryChange', check);
           check();
         });
-        if (!monitor.isPrimary) return sendText(res, 504, 'the handoff did not complete within 10 s');
+        if (!monitor.isPrimary) return sendText(res, 504, `the handoff did not complete within ${PROMOTE_WAIT_MS / 1000} s`);
         sendText(res, 200, 'OK');
       },
     },
