@@ -116,7 +116,6 @@ export class LiteFSNode {
       store,
       logger: log,
       compress: config.data.compress,
-      snapshotTimeoutMs: config.http.snapshotTimeoutMs,
       ...(this.opts.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: this.opts.heartbeatIntervalMs } : {}),
     });
     this._streams = streams;

@@ -17,8 +17,6 @@ export interface StreamServerOptions {
   store: Store;
   logger: Logger;
   compress: boolean;
-  /** Longest wait for SQLite writers while copying a snapshot (http.snapshot-timeout). */
-  snapshotTimeoutMs: number;
   heartbeatIntervalMs?: number;
 }
 
