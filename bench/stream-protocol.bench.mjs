@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const dist = (p) => import(pathToFileURL(join(process.cwd(), 'dist', p)).href);
-const { encodeLTXFrame, FrameReader } = await dist('http/protocol/index.js');
+const { encodeLtxFrame, FrameReader } = await dist('http/protocol/index.js');
 const { JournalReader, JOURNAL_MAGIC, fileHandleSource, journalRecordChecksum } = await dist('store/journal.js');
 
 const MiB = 1024 * 1024;
@@ -38,7 +38,7 @@ for (let o = 0; o < BODY; o += 256 * 1024) diskPieces.push(body.subarray(o, o + 
 let wire = [];
 const encodeS = await best(async () => {
   wire = [];
-  for await (const b of encodeLTXFrame('bench.db', diskPieces)) wire.push(b);
+  for await (const b of encodeLtxFrame('bench.db', diskPieces)) wire.push(b);
 });
 const copyS = await best(async () => {
   const out = [];

@@ -136,7 +136,7 @@ export async function runReplicaStream(opts: ReplicaStreamOptions): Promise<Stre
           case 'end':
             return { reason: 'end' };
           case 'handoff':
-            return { reason: 'handoff', leaseID: frame.leaseId };
+            return { reason: 'handoff', leaseID: frame.leaseID };
           case 'dropdb':
             log.info({ db: frame.name }, 'ignoring deprecated DROPDB frame');
             break;

@@ -6,7 +6,7 @@ import { writeSnapshot, type DB, type Store } from '../store/index.js';
 import {
   ChunkEncoder,
   encodeControlFrame,
-  encodeLTXFrameHeader,
+  encodeLtxFrameHeader,
   maxPosMapBytes,
   decodePosMap,
   type ControlFrame,
@@ -224,7 +224,7 @@ export class StreamServer {
         await heartbeat();
       }
       if (sub.handoffLeaseID !== null && sub.dirty.size === 0) {
-        await control({ type: 'handoff', leaseId: sub.handoffLeaseID });
+        await control({ type: 'handoff', leaseID: sub.handoffLeaseID });
         sub.handoffDone?.resolve();
         log.info('handed the lease off');
         return;
@@ -296,7 +296,7 @@ export class StreamServer {
       nodeID: this.opts.store.nodeID,
     });
     const file = encodeLtxToBuffer(header, [], CHECKSUM_FLAG);
-    await write(encodeLTXFrameHeader(name, BigInt(file.length)));
+    await write(encodeLtxFrameHeader(name, BigInt(file.length)));
     const enc = new ChunkEncoder({ batchBytes: FILE_READ });
     for (const out of enc.push(Buffer.from(file.buffer, file.byteOffset, file.length))) await write(out);
     await write(enc.end());
@@ -406,7 +406,7 @@ export class StreamServer {
     spool: SpoolProgress,
     write: (b: Buffer) => Promise<void>,
   ): Promise<number> {
-    await write(encodeLTXFrameHeader(name, declared));
+    await write(encodeLtxFrameHeader(name, declared));
     const enc = new ChunkEncoder({ batchBytes: FILE_READ });
     let off = 0;
     for (;;) {

@@ -65,7 +65,7 @@ function parsePos(p: string): { txid: bigint; checksum: bigint } {
 }
 
 /** Checks one LTX frame by hand and with the verifier; returns its header and post-apply checksum. */
-async function checkLTX(f: WireFrame): Promise<{ minTXID: bigint; maxTXID: bigint; preApply: bigint; postApply: bigint }> {
+async function checkLtx(f: WireFrame): Promise<{ minTXID: bigint; maxTXID: bigint; preApply: bigint; postApply: bigint }> {
   if (f.type !== 'ltx') throw new Error(`expected an LTX frame, got ${f.type}`);
   expect(f.name).toBe(DB);
   expect(f.chunks).toBeGreaterThan(0);
@@ -101,7 +101,7 @@ describe('a hand-built LiteFS v0.5 /stream client against our primary (h2c)', ()
     expect(c1.status).toBe(200);
     expect(c1.headers['litefs-id']).toBe(primaryID);
     expect(String(c1.headers['litefs-id'])).toMatch(/^[0-9A-F]{16}$/);
-    const snap = await checkLTX((await c1.reader.next())!);
+    const snap = await checkLtx((await c1.reader.next())!);
     expect(snap).toEqual({ minTXID: 1n, maxTXID: start.txid, preApply: 0n, postApply: start.checksum });
     expect((await c1.reader.next())?.type).toBe('ready');
     expectHeartbeatNow((await c1.reader.next())!);
@@ -112,7 +112,7 @@ describe('a hand-built LiteFS v0.5 /stream client against our primary (h2c)', ()
     expect(next.txid).toBe(start.txid + 1n);
     const { frame, skipped } = await c1.reader.until((f) => f.type === 'ltx');
     expect(skipped.every((f) => f.type === 'heartbeat' || f.type === 'hwm')).toBe(true);
-    expect(await checkLTX(frame)).toEqual({ minTXID: next.txid, maxTXID: next.txid, preApply: start.checksum, postApply: next.checksum });
+    expect(await checkLtx(frame)).toEqual({ minTXID: next.txid, maxTXID: next.txid, preApply: start.checksum, postApply: next.checksum });
     // 3. Idle: a heartbeat about every second.
     const hb = await c1.reader.until((f) => f.type === 'heartbeat', 3000);
     expectHeartbeatNow(hb.frame);
@@ -127,7 +127,7 @@ describe('a hand-built LiteFS v0.5 /stream client against our primary (h2c)', ()
 
     // 5. One transaction behind: exactly that incremental.
     const c3 = await connect(p, encodePosMapByHand([{ name: DB, txid: start.txid, checksum: start.checksum }]));
-    expect(await checkLTX((await c3.reader.next())!)).toEqual({
+    expect(await checkLtx((await c3.reader.next())!)).toEqual({
       minTXID: next.txid,
       maxTXID: next.txid,
       preApply: start.checksum,
@@ -142,7 +142,7 @@ describe('a hand-built LiteFS v0.5 /stream client against our primary (h2c)', ()
       { txid: next.txid + 5n, checksum: next.checksum },
     ]) {
       const c = await connect(p, encodePosMapByHand([{ name: DB, ...pos }]));
-      expect(await checkLTX((await c.reader.next())!)).toEqual({ minTXID: 1n, maxTXID: next.txid, preApply: 0n, postApply: next.checksum });
+      expect(await checkLtx((await c.reader.next())!)).toEqual({ minTXID: 1n, maxTXID: next.txid, preApply: 0n, postApply: next.checksum });
       expect((await c.reader.next())?.type).toBe('ready');
       c.req.close();
     }

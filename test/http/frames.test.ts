@@ -7,8 +7,8 @@ import {
   chunkedSize,
   encodeChunks,
   encodeControlFrame,
-  encodeLTXFrame,
-  encodeLTXFrameHeader,
+  encodeLtxFrame,
+  encodeLtxFrameHeader,
   isStreamError,
   type ControlFrame,
   type Frame,
@@ -62,7 +62,7 @@ async function errorCode(p: Promise<unknown>): Promise<string> {
 async function encodeAll(frames: Plain[], batchBytes?: number): Promise<Buffer> {
   const parts: Buffer[] = [];
   for (const f of frames) {
-    if (f.type === 'ltx') parts.push(...(await collect(encodeLTXFrame(f.name, [f.data], { size: f.size, batchBytes }))));
+    if (f.type === 'ltx') parts.push(...(await collect(encodeLtxFrame(f.name, [f.data], { size: f.size, batchBytes }))));
     else parts.push(encodeControlFrame(f));
   }
   return Buffer.concat(parts);
@@ -116,26 +116,26 @@ describe('frame encoding', () => {
     expect(encodeControlFrame({ type: 'ready' }).toString('hex')).toBe('00000002');
     expect(encodeControlFrame({ type: 'end' }).toString('hex')).toBe('00000003');
     expect(encodeControlFrame({ type: 'dropdb', name: 'db' }).toString('hex')).toBe('00000004' + '00000002' + '6462');
-    expect(encodeControlFrame({ type: 'handoff', leaseId: 'L1' }).toString('hex')).toBe('00000005' + '00000002' + '4c31');
+    expect(encodeControlFrame({ type: 'handoff', leaseID: 'L1' }).toString('hex')).toBe('00000005' + '00000002' + '4c31');
     expect(encodeControlFrame({ type: 'hwm', name: 'db', txid: 0x0102n }).toString('hex')).toBe(
       '00000006' + '0000000000000102' + '00000002' + '6462',
     );
     expect(encodeControlFrame({ type: 'heartbeat', timestamp: 1700000000000n }).toString('hex')).toBe('00000007' + '0000018bcfe56800');
     expect(encodeControlFrame({ type: 'heartbeat', timestamp: -1n }).toString('hex')).toBe('00000007' + 'ffffffffffffffff');
-    expect(encodeLTXFrameHeader('db').toString('hex')).toBe('00000001' + '0000000000000000' + '00000002' + '6462');
+    expect(encodeLtxFrameHeader('db').toString('hex')).toBe('00000001' + '0000000000000000' + '00000002' + '6462');
   });
 
   it('refuses invalid names and values when encoding', () => {
     expect(() => encodeControlFrame({ type: 'dropdb', name: 'a/b' })).toThrow(/contains '\/'/);
     expect(() => encodeControlFrame({ type: 'hwm', name: 'db', txid: -1n })).toThrow(/HWM TXID/);
     expect(() => encodeControlFrame({ type: 'heartbeat', timestamp: 1n << 63n })).toThrow(/timestamp/);
-    expect(() => encodeControlFrame({ type: 'handoff', leaseId: 'x'.repeat(1025) })).toThrow(/lease ID/);
+    expect(() => encodeControlFrame({ type: 'handoff', leaseID: 'x'.repeat(1025) })).toThrow(/lease ID/);
   });
 
   it('checks a declared LTX size against the body', async () => {
-    expect(await errorCode(collect(encodeLTXFrame('db', [Buffer.alloc(10)], { size: 9n })))).toBe('ERR_STREAM_BODY_TOO_LARGE');
-    expect(await errorCode(collect(encodeLTXFrame('db', [Buffer.alloc(10)], { size: 11n })))).toBe('ERR_STREAM_SIZE_MISMATCH');
-    const ok = Buffer.concat(await collect(encodeLTXFrame('db', [Buffer.alloc(10, 7)], { size: 10n })));
+    expect(await errorCode(collect(encodeLtxFrame('db', [Buffer.alloc(10)], { size: 9n })))).toBe('ERR_STREAM_BODY_TOO_LARGE');
+    expect(await errorCode(collect(encodeLtxFrame('db', [Buffer.alloc(10)], { size: 11n })))).toBe('ERR_STREAM_SIZE_MISMATCH');
+    const ok = Buffer.concat(await collect(encodeLtxFrame('db', [Buffer.alloc(10, 7)], { size: 10n })));
     expect(ok.readBigUInt64BE(4)).toBe(10n);
   });
 });
@@ -164,7 +164,7 @@ describe('FrameReader', () => {
             frames.push({ type: 'dropdb', name });
             break;
           case 4:
-            frames.push({ type: 'handoff', leaseId: `lease-${rand.int(1e9)}` });
+            frames.push({ type: 'handoff', leaseID: `lease-${rand.int(1e9)}` });
             break;
           case 5:
             frames.push({ type: 'hwm', name, txid: BigInt(rand.int(1e9)) * 1000n });
@@ -182,7 +182,7 @@ describe('FrameReader', () => {
 
   it('streams LTX bodies in pieces no larger than a chunk', async () => {
     const data = prng(5).bytes(300_000);
-    const wire = Buffer.concat([...(await collect(encodeLTXFrame('big.db', [data]))), encodeControlFrame({ type: 'end' })]);
+    const wire = Buffer.concat([...(await collect(encodeLtxFrame('big.db', [data]))), encodeControlFrame({ type: 'end' })]);
     const reader = new FrameReader([wire]);
     const f = await reader.next();
     if (f?.type !== 'ltx') throw new Error('expected LTX frame');
@@ -217,7 +217,7 @@ describe('FrameReader', () => {
     let returned = false;
     async function* source(): AsyncGenerator<Buffer> {
       try {
-        yield Buffer.concat(await collect(encodeLTXFrame('a.db', [Buffer.alloc(100_000, 1)])));
+        yield Buffer.concat(await collect(encodeLtxFrame('a.db', [Buffer.alloc(100_000, 1)])));
       } finally {
         returned = true;
       }
@@ -237,7 +237,7 @@ describe('FrameReader', () => {
       { type: 'ltx', name: 'x.db', size: 0n, data: Buffer.from('hello world') },
       { type: 'hwm', name: 'x.db', txid: 9n },
       { type: 'heartbeat', timestamp: 5n },
-      { type: 'handoff', leaseId: 'abc' },
+      { type: 'handoff', leaseID: 'abc' },
       { type: 'dropdb', name: 'y' },
       { type: 'ready' },
     ];
@@ -255,7 +255,7 @@ describe('FrameReader', () => {
   });
 
   it('treats a chunk stream without its terminator as truncated', async () => {
-    const wire = Buffer.concat([encodeLTXFrameHeader('a.db'), encodeChunks(Buffer.alloc(10, 3))]);
+    const wire = Buffer.concat([encodeLtxFrameHeader('a.db'), encodeChunks(Buffer.alloc(10, 3))]);
     const reader = new FrameReader([wire]);
     const f = await reader.next();
     if (f?.type !== 'ltx') throw new Error('expected LTX frame');
@@ -288,10 +288,10 @@ describe('FrameReader', () => {
     expect(await errorCode(reader.next())).toBe(code);
   });
 
-  it('enforces maxLTXBytes and declared sizes', async () => {
+  it('enforces maxLtxBytes and declared sizes', async () => {
     const data = Buffer.alloc(70_000, 2);
     const big = await encodeAll([{ type: 'ltx', name: 'a', size: 0n, data }]);
-    const r1 = new FrameReader([big], { maxLTXBytes: 65_536 });
+    const r1 = new FrameReader([big], { maxLtxBytes: 65_536 });
     const f1 = await r1.next();
     if (f1?.type !== 'ltx') throw new Error('expected LTX frame');
     expect(await errorCode(f1.body.drain())).toBe('ERR_STREAM_BODY_TOO_LARGE');
@@ -304,7 +304,7 @@ describe('FrameReader', () => {
 
     const declaredHuge = Buffer.from(big);
     declaredHuge.writeBigUInt64BE(1n << 60n, 4);
-    expect(await errorCode(new FrameReader([declaredHuge], { maxLTXBytes: 1 << 20 }).next())).toBe('ERR_STREAM_BODY_TOO_LARGE');
+    expect(await errorCode(new FrameReader([declaredHuge], { maxLtxBytes: 1 << 20 }).next())).toBe('ERR_STREAM_BODY_TOO_LARGE');
 
     lying.writeBigUInt64BE(70_001n, 4);
     const f3 = await new FrameReader([lying]).next();

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   FrameReader,
   encodeControlFrame,
-  encodeLTXFrame,
+  encodeLtxFrame,
   encodePosMap,
   isStreamError,
   readPosMap,
@@ -50,7 +50,7 @@ describe('stream protocol over HTTP/2 (h2c)', () => {
     const origin = await serve(async (req, res) => {
       received = await readPosMap(req.stream);
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      for await (const b of encodeLTXFrame('big.db', [ltx.subarray(0, 1_000_000), ltx.subarray(1_000_000)])) await write(res, b);
+      for await (const b of encodeLtxFrame('big.db', [ltx.subarray(0, 1_000_000), ltx.subarray(1_000_000)])) await write(res, b);
       await write(res, encodeControlFrame({ type: 'hwm', name: 'big.db', txid: 42n }));
       await write(res, encodeControlFrame({ type: 'ready' }));
       await write(res, encodeControlFrame({ type: 'heartbeat', timestamp: 1_700_000_000_000n }));

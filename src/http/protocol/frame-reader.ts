@@ -6,21 +6,21 @@ import { FrameType, MAX_LEASE_ID_BYTES, type ControlFrame } from './frames.js';
 
 export interface FrameReaderOptions {
   /** Longest HANDOFF lease ID accepted; default MAX_LEASE_ID_BYTES. */
-  maxLeaseIdBytes?: number;
+  maxLeaseIDBytes?: number;
   /** Longest LTX body accepted, in bytes; default unlimited (the body is streamed). */
-  maxLTXBytes?: number;
+  maxLtxBytes?: number;
 }
 
 /** An LTX frame; its body must be consumed, drained or aborted before `next()`. */
-export interface LTXFrame {
+export interface LtxFrame {
   type: 'ltx';
   name: string;
   /** Declared body size; 0n means unknown (what LiteFS always sends). */
   size: bigint;
-  body: LTXFrameBody;
+  body: LtxFrameBody;
 }
 
-export type Frame = ControlFrame | LTXFrame;
+export type Frame = ControlFrame | LtxFrame;
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -40,16 +40,16 @@ function looksLikeText(b: Buffer): boolean {
  */
 export class FrameReader {
   readonly #r: ByteReader;
-  readonly #maxLeaseId: number;
-  readonly #maxLTX: number;
-  #body: LTXFrameBody | null = null;
+  readonly #maxLeaseID: number;
+  readonly #maxLtx: number;
+  #body: LtxFrameBody | null = null;
   #error: StreamError | null = null;
   #busy = false;
 
   constructor(source: ByteSource, opts: FrameReaderOptions = {}) {
     this.#r = new ByteReader(source);
-    this.#maxLeaseId = opts.maxLeaseIdBytes ?? MAX_LEASE_ID_BYTES;
-    this.#maxLTX = opts.maxLTXBytes ?? Number.POSITIVE_INFINITY;
+    this.#maxLeaseID = opts.maxLeaseIDBytes ?? MAX_LEASE_ID_BYTES;
+    this.#maxLtx = opts.maxLtxBytes ?? Number.POSITIVE_INFINITY;
   }
 
   /** Bytes consumed from the source so far. */
@@ -90,10 +90,10 @@ export class FrameReader {
       case FrameType.LTX: {
         const size = (await r.readExact(8, 'LTX frame size')).readBigUInt64BE(0);
         const name = await this.#readName('LTX frame');
-        if (size > BigInt(Math.min(this.#maxLTX, Number.MAX_SAFE_INTEGER))) {
-          throw new StreamError('ERR_STREAM_BODY_TOO_LARGE', `LTX frame for ${name} declares ${size} bytes, limit ${this.#maxLTX}`);
+        if (size > BigInt(Math.min(this.#maxLtx, Number.MAX_SAFE_INTEGER))) {
+          throw new StreamError('ERR_STREAM_BODY_TOO_LARGE', `LTX frame for ${name} declares ${size} bytes, limit ${this.#maxLtx}`);
         }
-        this.#body = new LTXFrameBody(this, r, name, size, this.#maxLTX);
+        this.#body = new LtxFrameBody(this, r, name, size, this.#maxLtx);
         return { type: 'ltx', name, size, body: this.#body };
       }
       case FrameType.READY:
@@ -104,17 +104,17 @@ export class FrameReader {
         return { type: 'dropdb', name: await this.#readName('DROPDB frame') };
       case FrameType.HANDOFF: {
         const len = (await r.readExact(4, 'HANDOFF lease ID length')).readUInt32BE(0);
-        if (len > this.#maxLeaseId) {
-          throw new StreamError('ERR_STREAM_FIELD_TOO_LONG', `HANDOFF lease ID length ${len} exceeds limit ${this.#maxLeaseId}`);
+        if (len > this.#maxLeaseID) {
+          throw new StreamError('ERR_STREAM_FIELD_TOO_LONG', `HANDOFF lease ID length ${len} exceeds limit ${this.#maxLeaseID}`);
         }
         const bytes = await r.readExact(len, 'HANDOFF lease ID');
-        let leaseId: string;
+        let leaseID: string;
         try {
-          leaseId = fatalUtf8.decode(bytes);
+          leaseID = fatalUtf8.decode(bytes);
         } catch (err) {
           throw new StreamError('ERR_STREAM_BAD_VALUE', 'HANDOFF lease ID is not valid UTF-8', { cause: err });
         }
-        return { type: 'handoff', leaseId };
+        return { type: 'handoff', leaseID };
       }
       case FrameType.HWM: {
         const txid = (await r.readExact(8, 'HWM TXID')).readBigUInt64BE(0);
@@ -171,7 +171,7 @@ export class FrameReader {
  * up on the whole stream with `abort()`. Pieces are views of received data,
  * each at most 65535 bytes.
  */
-export class LTXFrameBody implements AsyncIterable<Buffer> {
+export class LtxFrameBody implements AsyncIterable<Buffer> {
   readonly name: string;
   readonly #owner: FrameReader;
   readonly #r: ByteReader;

@@ -29,7 +29,7 @@ export type ControlFrame =
   /** Deprecated deletion notice (LiteFS v0.4); clients log and ignore it. */
   | { type: 'dropdb'; name: string }
   /** The primary hands its lease to this replica. */
-  | { type: 'handoff'; leaseId: string }
+  | { type: 'handoff'; leaseID: string }
   /** The primary's high-water mark for a database. */
   | { type: 'hwm'; name: string; txid: bigint }
   /** Primary liveness; milliseconds since the Unix epoch (i64). */
@@ -67,7 +67,7 @@ export function encodeControlFrame(frame: ControlFrame): Buffer {
     case 'dropdb':
       return typeAndString(FrameType.DROPDB, encodeDatabaseName(frame.name));
     case 'handoff': {
-      const id = Buffer.from(frame.leaseId, 'utf8');
+      const id = Buffer.from(frame.leaseID, 'utf8');
       if (id.length > MAX_LEASE_ID_BYTES) {
         throw new StreamError('ERR_STREAM_FIELD_TOO_LONG', `lease ID is ${id.length} bytes, limit ${MAX_LEASE_ID_BYTES}`);
       }
@@ -98,7 +98,7 @@ export function encodeControlFrame(frame: ControlFrame): Buffer {
  * always writes size 0 ("unknown"); a real size lets our reader verify the
  * body length, and LiteFS readers ignore the field.
  */
-export function encodeLTXFrameHeader(name: string, size = 0n): Buffer {
+export function encodeLtxFrameHeader(name: string, size = 0n): Buffer {
   checkRange(size, 0n, U64_MAX, 'LTX frame size');
   const nameBytes = encodeDatabaseName(name);
   const b = Buffer.allocUnsafe(16 + nameBytes.length);
@@ -109,7 +109,7 @@ export function encodeLTXFrameHeader(name: string, size = 0n): Buffer {
   return b;
 }
 
-export interface LTXFrameOptions extends ChunkEncoderOptions {
+export interface LtxFrameOptions extends ChunkEncoderOptions {
   /** Declared body size; 0n (default) means unknown, as LiteFS sends. */
   size?: bigint;
 }
@@ -119,13 +119,13 @@ export interface LTXFrameOptions extends ChunkEncoderOptions {
  * terminator. With a non-zero `size` the body must match it exactly, so a
  * file that changed under the sender fails here instead of on the replica.
  */
-export async function* encodeLTXFrame(
+export async function* encodeLtxFrame(
   name: string,
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  opts: LTXFrameOptions = {},
+  opts: LtxFrameOptions = {},
 ): AsyncGenerator<Buffer, void, undefined> {
   const size = opts.size ?? 0n;
-  yield encodeLTXFrameHeader(name, size);
+  yield encodeLtxFrameHeader(name, size);
   const enc = new ChunkEncoder(opts);
   for await (const piece of body) {
     for (const out of enc.push(piece)) yield out;

@@ -11,16 +11,16 @@ export {
 } from './chunk.js';
 export { MAX_DATABASE_NAME_BYTES, decodeDatabaseName, encodeDatabaseName, validateDatabaseName } from './db-name.js';
 export { StreamError, isStreamError, type StreamErrorCode } from './errors.js';
-export { FrameReader, LTXFrameBody, type Frame, type FrameReaderOptions, type LTXFrame } from './frame-reader.js';
+export { FrameReader, LtxFrameBody, type Frame, type FrameReaderOptions, type LtxFrame } from './frame-reader.js';
 export {
   FrameType,
   MAX_LEASE_ID_BYTES,
   encodeControlFrame,
-  encodeLTXFrame,
-  encodeLTXFrameHeader,
+  encodeLtxFrame,
+  encodeLtxFrameHeader,
   type ControlFrame,
   type FrameTypeCode,
-  type LTXFrameOptions,
+  type LtxFrameOptions,
 } from './frames.js';
 export {
   DEFAULT_MAX_POS_MAP_ENTRIES,
